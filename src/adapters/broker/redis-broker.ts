@@ -1,0 +1,247 @@
+// Broker over Redis pub/sub. Two connections per node: one publishes, one sits
+// in subscriber mode (Redis allows nothing else on it). Classic PUBLISH /
+// SUBSCRIBE by default; sharded SPUBLISH / SSUBSCRIBE (Redis 7+) with
+// `sharded`, which spreads channels over a Redis Cluster's shards instead of
+// broadcasting every message to every node of the cluster. Channel names are
+// the same as the NATS subjects: <prefix>.room.<encoded id>, <prefix>.control.
+import { Redis, type RedisOptions } from "ioredis";
+import type {
+  Broker,
+  BrokerCapabilities,
+  BrokerStatusListener,
+  PayloadHandler,
+  Subscription,
+} from "../../ports/broker.js";
+import { silentLogger, type Logger } from "../../observability/logging.js";
+import { BrokerError, BrokerErrorCode } from "./broker-error.js";
+import { RoomInterest, type Detach } from "./room-interest.js";
+import { checkPrefix, controlSubject, roomSubject } from "./room-subject.js";
+
+export interface RedisBrokerOptions {
+  /** Server URL, e.g. redis://127.0.0.1:6379. */
+  readonly url: string;
+  /** Channel prefix. Default "roomcast". */
+  readonly prefix?: string;
+  /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+). Default false. */
+  readonly sharded?: boolean;
+  readonly log?: Logger;
+  /** First reconnect wait; doubles per failed attempt, with jitter. Default 100 ms. */
+  readonly reconnectMinMs?: number;
+  /** Longest reconnect wait. Default 5000 ms. */
+  readonly reconnectMaxMs?: number;
+}
+
+export class RedisBroker implements Broker {
+  readonly capabilities: BrokerCapabilities = { distributed: true };
+  readonly #options: RedisBrokerOptions;
+  readonly #prefix: string;
+  readonly #sharded: boolean;
+  readonly #log: Logger;
+  readonly #interest: RoomInterest;
+  readonly #listeners = new Set<BrokerStatusListener>();
+  #pub: Redis | undefined;
+  #sub: Redis | undefined;
+  #connected = false;
+  #closed = false;
+
+  constructor(options: RedisBrokerOptions) {
+    this.#options = options;
+    this.#prefix = checkPrefix(options.prefix ?? "roomcast");
+    this.#sharded = options.sharded ?? false;
+    this.#log = (options.log ?? silentLogger()).child({ component: "broker", broker: "redis" });
+    this.#interest = new RoomInterest((subject) => this.#attach(subject), this.#log);
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  async open(): Promise<void> {
+    if (this.#pub !== undefined || this.#closed) {
+      throw new BrokerError(BrokerErrorCode.NotOpen, "broker already opened or closed");
+    }
+    const min = this.#options.reconnectMinMs ?? 100;
+    const max = this.#options.reconnectMaxMs ?? 5000;
+    const common: RedisOptions = {
+      lazyConnect: true,
+      // Reconnect forever with capped exponential backoff and jitter, so a
+      // fleet of nodes does not hammer a restarting Redis in lockstep.
+      retryStrategy: (attempt) => {
+        const cap = Math.min(max, min * 2 ** Math.min(attempt - 1, 20));
+        return Math.round(cap / 2 + (Math.random() * cap) / 2);
+      },
+    };
+    const pub = new Redis(this.#options.url, {
+      ...common,
+      connectionName: "roomcast-pub",
+      // At most once: a publish fails fast while disconnected and is never
+      // re-sent after a reconnect (a re-send could deliver it twice).
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+    });
+    const sub = new Redis(this.#options.url, {
+      ...common,
+      connectionName: "roomcast-sub",
+      // Subscriptions outlive reconnects: ioredis re-sends SUBSCRIBE and
+      // SSUBSCRIBE for every channel on reconnect (5.x does both), and a
+      // subscribe issued while disconnected waits for the connection.
+      autoResubscribe: true,
+      maxRetriesPerRequest: null,
+    });
+    this.#pub = pub;
+    this.#sub = sub;
+    for (const [role, conn] of [
+      ["pub", pub],
+      ["sub", sub],
+    ] as const) {
+      // Every failed reconnect attempt emits an error; the state change itself is logged once.
+      conn.on("error", (err: Error) => this.#log.debug({ err, role }, "Redis connection error"));
+      for (const event of ["ready", "close", "end", "reconnecting"]) {
+        conn.on(event, () => this.#refresh());
+      }
+    }
+    sub.on(this.#sharded ? "smessageBuffer" : "messageBuffer", (channel: Buffer, message: Buffer) =>
+      this.#interest.deliver(channel.toString("latin1"), message),
+    );
+    try {
+      await Promise.all([pub.connect(), sub.connect()]);
+    } catch (err) {
+      this.#pub = undefined;
+      this.#sub = undefined;
+      pub.disconnect();
+      sub.disconnect();
+      throw new BrokerError(BrokerErrorCode.ConnectFailed, "cannot connect to Redis", {
+        cause: err,
+      });
+    }
+    this.#refresh();
+  }
+
+  onStatus(listener: BrokerStatusListener): void {
+    this.#listeners.add(listener);
+  }
+
+  async publish(room: string, payload: Uint8Array): Promise<void> {
+    await this.#publish(roomSubject(this.#prefix, room), payload);
+  }
+
+  async subscribe(room: string, handler: PayloadHandler): Promise<Subscription> {
+    return await this.#subscribe(roomSubject(this.#prefix, room), handler);
+  }
+
+  async publishControl(payload: Uint8Array): Promise<void> {
+    await this.#publish(controlSubject(this.#prefix), payload);
+  }
+
+  async subscribeControl(handler: PayloadHandler): Promise<Subscription> {
+    return await this.#subscribe(controlSubject(this.#prefix), handler);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#interest.clear();
+    const conns = [this.#pub, this.#sub].filter((c): c is Redis => c !== undefined);
+    this.#pub = undefined;
+    this.#sub = undefined;
+    this.#setConnected(false);
+    await Promise.all(conns.map(closeConnection));
+  }
+
+  async #publish(subject: string, payload: Uint8Array): Promise<void> {
+    const pub = this.#open().pub;
+    if (!this.#connected) {
+      throw new BrokerError(BrokerErrorCode.Disconnected, "Redis is disconnected; publish dropped");
+    }
+    // A Buffer view of the caller's bytes, no copy: ioredis writes it to the socket before resolving.
+    const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    try {
+      if (this.#sharded) await pub.spublish(subject, bytes);
+      else await pub.publish(subject, bytes);
+    } catch (err) {
+      throw new BrokerError(BrokerErrorCode.OperationFailed, "Redis publish failed", {
+        cause: err,
+      });
+    }
+  }
+
+  async #subscribe(subject: string, handler: PayloadHandler): Promise<Subscription> {
+    this.#open();
+    return await this.#interest.add(subject, handler);
+  }
+
+  async #attach(subject: string): Promise<Detach> {
+    const sub = this.#open().sub;
+    try {
+      // The reply to (S)SUBSCRIBE means the server has registered the interest.
+      if (this.#sharded) await sub.ssubscribe(subject);
+      else await sub.subscribe(subject);
+    } catch (err) {
+      throw new BrokerError(BrokerErrorCode.OperationFailed, "Redis subscribe failed", {
+        cause: err,
+      });
+    }
+    return async () => {
+      const unsubscribed = this.#sharded ? sub.sunsubscribe(subject) : sub.unsubscribe(subject);
+      if (sub.status !== "ready") {
+        // Disconnected: the server holds no interest now, and ioredis sends the
+        // queued unsubscribe after its resubscribe on reconnect, so the end
+        // state is right without waiting for the reconnect here.
+        unsubscribed.catch((err: unknown) =>
+          this.#log.debug({ err, subject }, "queued Redis unsubscribe failed"),
+        );
+        return;
+      }
+      try {
+        await unsubscribed;
+      } catch (err) {
+        throw new BrokerError(BrokerErrorCode.OperationFailed, "Redis unsubscribe failed", {
+          cause: err,
+        });
+      }
+    };
+  }
+
+  #open(): { pub: Redis; sub: Redis } {
+    if (this.#pub === undefined || this.#sub === undefined) {
+      throw new BrokerError(BrokerErrorCode.NotOpen, "broker is not open");
+    }
+    return { pub: this.#pub, sub: this.#sub };
+  }
+
+  #refresh(): void {
+    if (this.#closed || this.#pub === undefined || this.#sub === undefined) return;
+    this.#setConnected(this.#pub.status === "ready" && this.#sub.status === "ready");
+  }
+
+  #setConnected(connected: boolean): void {
+    if (this.#connected === connected) return;
+    this.#connected = connected;
+    if (connected) this.#log.info("Redis connected");
+    else if (!this.#closed) this.#log.warn("Redis disconnected; reconnecting");
+    for (const listener of this.#listeners) {
+      try {
+        listener(connected);
+      } catch (err) {
+        this.#log.error({ err }, "broker status listener threw");
+      }
+    }
+  }
+}
+
+/** Ends a connection cleanly when it is up (QUIT), at once when it is not. */
+async function closeConnection(conn: Redis): Promise<void> {
+  if (conn.status === "end") return;
+  const ended = new Promise<void>((resolve) => conn.once("end", () => resolve()));
+  if (conn.status === "ready") {
+    try {
+      await conn.quit();
+    } catch {
+      conn.disconnect();
+    }
+  } else {
+    conn.disconnect();
+  }
+  await ended;
+}
