@@ -1,0 +1,28 @@
+// Loads and validates configuration from the environment. A bad value stops
+// the process with a message naming the variable.
+import { configSchema, type Config } from "./schema.js";
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[key];
+    // An empty variable counts as unset, as shells and Helm often leave them.
+    if (value !== undefined && value !== "") input[key] = value;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map(
+      (issue) => `${issue.path.join(".")}=${JSON.stringify(input[String(issue.path[0])])}: ${issue.message}`,
+    );
+    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  const config = parsed.data;
+  if (config.STORE === "postgres" && config.POSTGRES_URL === undefined) {
+    throw new ConfigError("invalid configuration:\n  POSTGRES_URL: required when STORE=postgres");
+  }
+  return config;
+}

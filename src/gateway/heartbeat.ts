@@ -1,0 +1,68 @@
+// One sweep for all connections instead of timers per socket: pings every
+// `pingIntervalMs`, closes a socket whose pong is `pongTimeoutMs` late, and
+// one that sent no frame within `firstFrameTimeoutMs` (0 disables).
+import { CloseCode } from "../protocol/errors.js";
+
+export interface Beating {
+  /** When the last ping went out (0 = none outstanding). */
+  pingSentAt: number;
+  lastPingAt: number;
+  readonly openedAt: number;
+  sawFrame: boolean;
+  ping(): void;
+  close(code: CloseCode): void;
+}
+
+export interface HeartbeatOptions {
+  readonly pingIntervalMs: number;
+  readonly pongTimeoutMs: number;
+  readonly firstFrameTimeoutMs: number;
+}
+
+export class Heartbeat {
+  readonly #opts: HeartbeatOptions;
+  readonly #conns = new Set<Beating>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(opts: HeartbeatOptions) {
+    this.#opts = opts;
+    const smallest = Math.min(
+      opts.pingIntervalMs,
+      opts.pongTimeoutMs,
+      opts.firstFrameTimeoutMs > 0 ? opts.firstFrameTimeoutMs : Infinity,
+    );
+    const tick = Math.max(20, Math.min(1000, Math.floor(smallest / 4)));
+    this.#timer = setInterval(() => this.#sweep(), tick);
+    this.#timer.unref();
+  }
+
+  add(conn: Beating): void {
+    this.#conns.add(conn);
+  }
+
+  delete(conn: Beating): void {
+    this.#conns.delete(conn);
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    const { pingIntervalMs, pongTimeoutMs, firstFrameTimeoutMs } = this.#opts;
+    for (const c of this.#conns) {
+      if (c.pingSentAt > 0 && now - c.pingSentAt >= pongTimeoutMs) {
+        this.#conns.delete(c);
+        c.close(CloseCode.HeartbeatTimeout);
+      } else if (firstFrameTimeoutMs > 0 && !c.sawFrame && now - c.openedAt >= firstFrameTimeoutMs) {
+        this.#conns.delete(c);
+        c.close(CloseCode.FirstFrameTimeout);
+      } else if (c.pingSentAt === 0 && now - c.lastPingAt >= pingIntervalMs) {
+        c.pingSentAt = now;
+        c.lastPingAt = now;
+        c.ping();
+      }
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}

@@ -1,0 +1,163 @@
+// The composition root: the only file that names concrete adapters. It reads
+// the configuration, opens the store and the broker, and starts the gateway.
+import type { Config } from "./config/schema.js";
+import { ConfigError, loadConfig } from "./config/load.js";
+import { GuardedStore } from "./core/guarded-store.js";
+import { Housekeeping } from "./core/housekeeping.js";
+import { Router } from "./core/router.js";
+import { Gateway } from "./gateway/gateway.js";
+import { createLogger, type Logger } from "./observability/logging.js";
+import type { Broker } from "./ports/broker.js";
+import type { Store } from "./ports/store.js";
+
+const DRAIN_WINDOW_MS = 5000;
+
+/** Adapters load lazily so an unused backend's client library is never required. */
+export async function createStore(config: Config, log: Logger): Promise<Store> {
+  switch (config.STORE) {
+    case "memory": {
+      const { MemoryStore } = await import("./adapters/store/memory-store.js");
+      return new MemoryStore();
+    }
+    case "sqlite": {
+      const { SqliteStore } = await import("./adapters/store/sqlite-store.js");
+      return new SqliteStore({ path: config.SQLITE_PATH });
+    }
+    case "postgres": {
+      const { PostgresStore } = await import("./adapters/store/postgres-store.js");
+      log.debug("using PostgreSQL store");
+      return new PostgresStore({
+        url: config.POSTGRES_URL ?? "",
+        poolSize: config.POSTGRES_POOL_SIZE,
+        statementTimeoutMs: config.STORE_TIMEOUT,
+      });
+    }
+  }
+}
+
+export async function createBroker(config: Config, log: Logger): Promise<Broker> {
+  switch (config.BROKER) {
+    case "memory": {
+      const { MemoryBroker } = await import("./adapters/broker/memory-broker.js");
+      return new MemoryBroker();
+    }
+    case "nats": {
+      const { NatsBroker } = await import("./adapters/broker/nats-broker.js");
+      return new NatsBroker({ url: config.NATS_URL, prefix: config.BROKER_PREFIX, log });
+    }
+    case "redis": {
+      const { RedisBroker } = await import("./adapters/broker/redis-broker.js");
+      return new RedisBroker({
+        url: config.REDIS_URL,
+        prefix: config.BROKER_PREFIX,
+        sharded: config.REDIS_SHARDED,
+        log,
+      });
+    }
+  }
+}
+
+function describeMode(store: Store, broker: Broker): string {
+  if (!broker.capabilities.distributed) return "embedded";
+  return store.capabilities.shared ? "cluster-durable" : "cluster-ephemeral";
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`roomcast: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = createLogger(config.LOG_LEVEL);
+
+  const store = new GuardedStore(await createStore(config, log), { timeoutMs: config.STORE_TIMEOUT });
+  await store.open();
+  const broker = await createBroker(config, log);
+  await broker.open();
+
+  const mode = describeMode(store, broker);
+  if (mode === "cluster-ephemeral") {
+    log.warn(
+      { store: config.STORE, broker: config.BROKER },
+      "ephemeral cluster: the store is node-local, so delivery across nodes is at most once and sessions resume only on the node that created them",
+    );
+  }
+  if (config.ALLOWED_ORIGINS === undefined) {
+    log.warn("ALLOWED_ORIGINS is unset: WebSocket upgrades from any browser origin are accepted");
+  }
+
+  const router = new Router(
+    store,
+    broker,
+    {
+      dedupWindowMs: config.DEDUP_WINDOW,
+      gapWaitMs: config.GAP_WAIT,
+      replayLimit: config.SESSION_REPLAY_LIMIT,
+      maxRoomsPerMember: config.MAX_ROOMS_PER_MEMBER,
+      sessionTtlMs: config.SESSION_TTL,
+      ackFlushIntervalMs: config.ACK_FLUSH_INTERVAL,
+      badFrameLimit: config.BAD_FRAME_LIMIT,
+      badFrameWindowMs: config.BAD_FRAME_WINDOW,
+    },
+    log,
+  );
+  const housekeeping = new Housekeeping(
+    store,
+    { maxPerRoom: config.HISTORY_SIZE, maxAgeMs: config.HISTORY_TTL },
+    config.DEDUP_WINDOW,
+    config.TRIM_INTERVAL,
+    log,
+  );
+  const gateway = new Gateway(
+    router,
+    () => {
+      const checks = { store: store.healthy, broker: broker.connected };
+      return { ready: checks.store && checks.broker, checks };
+    },
+    {
+      port: config.PORT,
+      host: config.HOST,
+      wsPath: config.WS_PATH,
+      allowedOrigins: config.ALLOWED_ORIGINS,
+      maxMessageBytes: config.MAX_MESSAGE_BYTES,
+      maxBufferedBytes: config.MAX_BUFFERED_BYTES,
+      pingIntervalMs: config.PING_INTERVAL,
+      pongTimeoutMs: config.PONG_TIMEOUT,
+      handshakeTimeoutMs: config.HANDSHAKE_TIMEOUT,
+      firstFrameTimeoutMs: config.FIRST_FRAME_TIMEOUT,
+    },
+    log,
+  );
+  const port = await gateway.listen();
+  log.info(
+    { port, path: config.WS_PATH, mode, store: config.STORE, broker: config.BROKER },
+    "listening",
+  );
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "draining");
+    await gateway.drain(DRAIN_WINDOW_MS);
+    housekeeping.stop();
+    await router.close();
+    await gateway.close();
+    await broker.close();
+    await store.close();
+    log.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`roomcast: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
