@@ -1,0 +1,125 @@
+// A private redis-server for tests, in the foreground as a child process, on a
+// free port picked beforehand (Redis has no "any free port" option), with no
+// persistence and its files in a temp dir. stop() and start() keep the port,
+// for reconnect and chaos tests.
+import { mkdtemp, rm } from "node:fs/promises";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, requireBinary } from "./ports.js";
+import { hasBinary, spawnServer, stopChild, waitReady, type ChildServer } from "./child-server.js";
+
+export interface RedisServer {
+  /** redis://127.0.0.1:<port> */
+  readonly url: string;
+  readonly port: number;
+  /** Starts the server again on the same port after stop(). */
+  start(): Promise<void>;
+  /** Stops the server (SIGTERM by default; SIGKILL for a crash). */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops the server and removes its temp dir. */
+  close(): Promise<void>;
+}
+
+/** Whether tests needing redis-server can run; throws under CI=true when it is missing. */
+export function redisServerAvailable(): boolean {
+  return requireBinary(hasBinary("redis-server"), "redis-server");
+}
+
+export interface RedisServerOptions {
+  /** Extra redis-server arguments, e.g. ["--maxmemory", "64mb"]. */
+  readonly args?: readonly string[];
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const dir = await mkdtemp(join(tmpdir(), "roomcast-redis-"));
+  // Another process may take the free port between the probe and the bind; try a few.
+  let last: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const server = new RedisServerProcess(dir, await freePort(), options);
+    try {
+      await server.start();
+      return server;
+    } catch (err) {
+      last = err;
+      await server.stop("SIGKILL");
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+  throw new Error("redis-server did not start", { cause: last });
+}
+
+class RedisServerProcess implements RedisServer {
+  readonly #dir: string;
+  readonly #args: readonly string[];
+  readonly port: number;
+  #server: ChildServer | undefined;
+
+  constructor(dir: string, port: number, options: RedisServerOptions) {
+    this.#dir = dir;
+    this.port = port;
+    this.#args = options.args ?? [];
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.#server !== undefined) return;
+    const args = [
+      "--port",
+      String(this.port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      this.#dir,
+      ...this.#args,
+    ];
+    const server = spawnServer("redis-server", args, join(this.#dir, "redis-server.log"));
+    this.#server = server;
+    try {
+      await waitReady(server, () => ping(this.port));
+    } catch (err) {
+      await this.stop("SIGKILL");
+      throw err;
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (server !== undefined) await stopChild(server.child, signal);
+  }
+
+  async close(): Promise<void> {
+    await this.stop("SIGKILL");
+    await rm(this.#dir, { recursive: true, force: true });
+  }
+}
+
+/** True once the server answers PING (it refuses commands while loading). */
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    let reply = "";
+    socket.setEncoding("utf8");
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("connect", () => socket.write("PING\r\n"));
+    socket.on("data", (chunk: string) => {
+      reply += chunk;
+      if (reply.includes("\r\n")) {
+        socket.destroy();
+        resolve(reply.startsWith("+PONG"));
+      }
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
