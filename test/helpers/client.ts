@@ -16,6 +16,8 @@ export interface ConnectOptions {
   readonly protocols?: string | string[];
   readonly headers?: Record<string, string>;
   readonly session?: string;
+  /** false: never answer pings (to test the heartbeat). */
+  readonly autoPong?: boolean;
 }
 
 export class TestClient {
@@ -48,7 +50,10 @@ export class TestClient {
 
   static connect(url: string, opts: ConnectOptions = {}): Promise<TestClient> {
     const target = opts.session === undefined ? url : `${url}?session=${encodeURIComponent(opts.session)}`;
-    const ws = new WebSocket(target, opts.protocols ?? [], { headers: opts.headers ?? {} });
+    const ws = new WebSocket(target, opts.protocols ?? [], {
+      headers: opts.headers ?? {},
+      autoPong: opts.autoPong ?? true,
+    });
     const client = new TestClient(ws);
     return new Promise((resolve, reject) => {
       ws.once("open", () => resolve(client));
@@ -82,7 +87,7 @@ export class TestClient {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0 || this.ws.readyState === WebSocket.CLOSED) {
-        throw new Error(`no "${kind}" frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(-5))}`);
+        throw new Error(`no "${kind}" frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(-3)).slice(0, 400)}`);
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, remaining);

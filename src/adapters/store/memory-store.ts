@@ -1,0 +1,157 @@
+// The in-memory store: one process, nothing survives a restart, so each
+// instance has its own epoch. Every method is synchronous inside, which makes
+// append trivially atomic.
+import { randomUUID } from "node:crypto";
+import type {
+  AppendResult,
+  HistoryPage,
+  NewMessage,
+  SessionRecord,
+  SessionRoom,
+  Store,
+  StoreCapabilities,
+  StoredMessage,
+  TrimPolicy,
+} from "../../ports/store.js";
+
+interface RoomState {
+  head: bigint;
+  readonly epoch: string;
+  /** Contiguous: messages[i].offset === first + i. */
+  messages: { message: StoredMessage; storedAt: number }[];
+}
+
+interface SessionState {
+  record: SessionRecord;
+  tokenHash: string;
+  expiresAt: number;
+}
+
+export class MemoryStore implements Store {
+  readonly capabilities: StoreCapabilities = { durable: false, shared: false };
+  readonly #rooms = new Map<string, RoomState>();
+  /** room → messageId → [offset, expiresAt] */
+  readonly #dedup = new Map<string, Map<string, [bigint, number]>>();
+  readonly #sessions = new Map<string, SessionState>();
+  readonly #byToken = new Map<string, string>();
+  #closed = false;
+
+  open(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  #check(): void {
+    if (this.#closed) throw new Error("store is closed");
+  }
+
+  #room(room: string): RoomState {
+    let state = this.#rooms.get(room);
+    if (state === undefined) {
+      state = { head: 0n, epoch: randomUUID(), messages: [] };
+      this.#rooms.set(room, state);
+    }
+    return state;
+  }
+
+  append(room: string, message: NewMessage, dedupWindowMs: number): Promise<AppendResult> {
+    return run(() => {
+      this.#check();
+      const state = this.#room(room);
+      const now = Date.now();
+      let keys = this.#dedup.get(room);
+      if (keys === undefined) this.#dedup.set(room, (keys = new Map()));
+      const seen = keys.get(message.messageId);
+      if (seen !== undefined && seen[1] > now) {
+        return { offset: seen[0], duplicate: true, epoch: state.epoch };
+      }
+      state.head += 1n;
+      state.messages.push({ message: { ...message, room, offset: state.head }, storedAt: now });
+      keys.set(message.messageId, [state.head, now + dedupWindowMs]);
+      return { offset: state.head, duplicate: false, epoch: state.epoch };
+    });
+  }
+
+  read(room: string, afterOffset: bigint, limit: number): Promise<HistoryPage> {
+    return run(() => {
+      this.#check();
+      const state = this.#room(room);
+      const first = state.messages[0]?.message.offset ?? state.head + 1n;
+      const start = afterOffset < first ? 0 : Number(afterOffset - first + 1n);
+      const messages = state.messages.slice(start, start + limit).map((m) => m.message);
+      return { messages, head: state.head, epoch: state.epoch, oldest: first };
+    });
+  }
+
+  createSession(session: SessionRecord, tokenHash: string, expiresAt: number): Promise<void> {
+    return run(() => {
+      this.#check();
+      this.#sessions.set(session.memberId, { record: session, tokenHash, expiresAt });
+      this.#byToken.set(tokenHash, session.memberId);
+    });
+  }
+
+  resumeSession(tokenHash: string, newTokenHash: string, expiresAt: number): Promise<SessionRecord | undefined> {
+    return run(() => {
+      this.#check();
+      const memberId = this.#byToken.get(tokenHash);
+      if (memberId === undefined) return undefined;
+      this.#byToken.delete(tokenHash);
+      const s = this.#sessions.get(memberId);
+      if (s === undefined || s.tokenHash !== tokenHash || s.expiresAt <= Date.now()) return undefined;
+      s.tokenHash = newTokenHash;
+      s.expiresAt = expiresAt;
+      this.#byToken.set(newTokenHash, memberId);
+      return s.record;
+    });
+  }
+
+  saveSession(memberId: string, rooms: readonly SessionRoom[], expiresAt: number): Promise<void> {
+    return run(() => {
+      this.#check();
+      const s = this.#sessions.get(memberId);
+      if (s === undefined || s.expiresAt <= Date.now()) return;
+      s.record = { ...s.record, rooms: [...rooms] };
+      s.expiresAt = expiresAt;
+    });
+  }
+
+  trim(policy: TrimPolicy, _dedupWindowMs: number): Promise<number> {
+    return run(() => {
+      this.#check();
+      const now = Date.now();
+      let deleted = 0;
+      for (const state of this.#rooms.values()) {
+        let drop = Math.max(0, state.messages.length - policy.maxPerRoom);
+        while (drop < state.messages.length && state.messages[drop]!.storedAt <= now - policy.maxAgeMs) drop++;
+        if (drop > 0) {
+          state.messages = state.messages.slice(drop);
+          deleted += drop;
+        }
+      }
+      for (const keys of this.#dedup.values()) {
+        for (const [id, [, expires]] of keys) if (expires <= now) keys.delete(id);
+      }
+      for (const [id, s] of this.#sessions) {
+        if (s.expiresAt <= now) {
+          this.#sessions.delete(id);
+          this.#byToken.delete(s.tokenHash);
+        }
+      }
+      return deleted;
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+}
+
+/** Runs synchronous work as a promise, turning throws into rejections. */
+function run<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}

@@ -1,0 +1,26 @@
+// docs/configuration.md lists every variable of the schema with its default.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { configSchema } from "../../src/config/schema.js";
+
+const doc = readFileSync(new URL("../../../docs/configuration.md", import.meta.url), "utf8");
+const rows = new Map(
+  [...doc.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.trim()]),
+);
+
+test("config doc - documents exactly the schema's variables", () => {
+  assert.deepEqual([...rows.keys()].sort(), Object.keys(configSchema.shape).sort());
+});
+
+test("config doc - states each default as the schema has it", () => {
+  for (const [name, field] of Object.entries(configSchema.shape)) {
+    const documented = rows.get(name) ?? "";
+    const def: unknown = "_def" in field && "defaultValue" in field._def ? (field._def.defaultValue as () => unknown)() : undefined;
+    if (def === undefined) {
+      assert.match(documented, /^\*\(/, `${name} has no default, so the doc should say so in *(...)*`);
+    } else {
+      assert.equal(documented, `\`${String(def)}\``, name);
+    }
+  }
+});
