@@ -1,5 +1,6 @@
 import { NatsBroker } from "../../src/adapters/broker/nats-broker.js";
 import { roomSubject } from "../../src/adapters/broker/room-subject.js";
+import { freePort } from "../helpers/ports.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats.js";
 import { brokerContract } from "./broker.contract.js";
 
@@ -32,6 +33,7 @@ brokerContract(
       const body = (await res.json()) as Subsz;
       return (body.subscriptions_list ?? []).filter((s) => s.subject === subject).length;
     },
+    unreachable: async () => new NatsBroker({ url: `nats://127.0.0.1:${await freePort()}` }),
     server: {
       stop: () => running().stop("SIGKILL"),
       start: () => running().start(),

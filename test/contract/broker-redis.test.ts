@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import { RedisBroker } from "../../src/adapters/broker/redis-broker.js";
 import { roomSubject } from "../../src/adapters/broker/room-subject.js";
+import { freePort } from "../helpers/ports.js";
 import { redisServerAvailable, startRedisServer, type RedisServer } from "../helpers/redis.js";
 import { brokerContract } from "./broker.contract.js";
 
@@ -40,6 +41,8 @@ for (const sharded of [false, true]) {
         if (!Array.isArray(reply)) throw new Error("unexpected PUBSUB reply");
         return Number(reply[1]);
       },
+      unreachable: async () =>
+        new RedisBroker({ url: `redis://127.0.0.1:${await freePort()}`, sharded }),
       server: {
         stop: () => running().stop("SIGKILL"),
         start: () => running().start(),

@@ -16,6 +16,8 @@ export interface BrokerContractOptions {
   readonly after?: () => Promise<void>;
   /** Counts the server's subscriptions on a room, over all connections (e.g. PUBSUB NUMSUB). */
   readonly interest: (room: string) => Promise<number>;
+  /** A broker pointed at an address where no server listens; distributed adapters only. */
+  readonly unreachable?: () => Promise<Broker>;
   /** Stops and restarts the broker server on the same address; distributed adapters only. */
   readonly server?: { stop(): Promise<void>; start(): Promise<void> };
 }
@@ -316,6 +318,16 @@ export function brokerContract(
       await other.close();
       await eventually(async () => (await opts.interest(room)) === 0);
     });
+
+    const unreachable = opts.unreachable;
+    if (unreachable !== undefined) {
+      void it("broker - open fails with a BrokerError when no server answers", async () => {
+        const broker = await unreachable();
+        await assert.rejects(broker.open(), { name: "BrokerError", code: "connect_failed" });
+        assert.equal(broker.connected, false);
+        await broker.close();
+      });
+    }
 
     const server = opts.server;
     if (server !== undefined) {

@@ -3,16 +3,22 @@
 // stop, and never leave one behind when the test process ends.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { openSync, closeSync } from "node:fs";
+import { closeSync, openSync, rmSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect } from "node:net";
 import { eventually } from "./eventually.js";
 
 const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
 let hooked = false;
 
 function killAll(): void {
   for (const child of live) child.kill("SIGKILL");
   live.clear();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  dirs.clear();
 }
 
 // `after` hooks do not run when the test process is killed or crashes; these do.
@@ -26,6 +32,19 @@ function hookExit(): void {
       process.kill(process.pid, signal); // the default action, now that our listener is gone
     });
   }
+}
+
+/** A fresh temp dir for a server's files, removed by removeTempDir or when the process ends. */
+export async function makeTempDir(name: string): Promise<string> {
+  hookExit();
+  const dir = await mkdtemp(join(tmpdir(), `roomcast-${name}-`));
+  dirs.add(dir);
+  return dir;
+}
+
+export async function removeTempDir(dir: string): Promise<void> {
+  dirs.delete(dir);
+  await rm(dir, { recursive: true, force: true });
 }
 
 /** True when `name` can be run (it answers `--version`). */

@@ -1,12 +1,13 @@
 // A private nats-server for tests: free port chosen by the server itself
 // (`-p -1`, read back from its ports file), monitoring on, data in a temp dir.
 // stop() and start() keep the same ports, for reconnect and chaos tests.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { requireBinary } from "./ports.js";
 import {
   hasBinary,
+  makeTempDir,
+  removeTempDir,
   spawnServer,
   stopChild,
   tcpOpen,
@@ -39,7 +40,7 @@ export interface NatsServerOptions {
 }
 
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
-  const server = new NatsServerProcess(await mkdtemp(join(tmpdir(), "roomcast-nats-")), options);
+  const server = new NatsServerProcess(await makeTempDir("nats"), options);
   try {
     await server.start();
   } catch (err) {
@@ -120,6 +121,6 @@ class NatsServerProcess implements NatsServer {
 
   async close(): Promise<void> {
     await this.stop("SIGKILL");
-    await rm(this.#dir, { recursive: true, force: true });
+    await removeTempDir(this.#dir);
   }
 }

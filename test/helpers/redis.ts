@@ -2,12 +2,18 @@
 // free port picked beforehand (Redis has no "any free port" option), with no
 // persistence and its files in a temp dir. stop() and start() keep the port,
 // for reconnect and chaos tests.
-import { mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, requireBinary } from "./ports.js";
-import { hasBinary, spawnServer, stopChild, waitReady, type ChildServer } from "./child-server.js";
+import {
+  hasBinary,
+  makeTempDir,
+  removeTempDir,
+  spawnServer,
+  stopChild,
+  waitReady,
+  type ChildServer,
+} from "./child-server.js";
 
 export interface RedisServer {
   /** redis://127.0.0.1:<port> */
@@ -32,7 +38,7 @@ export interface RedisServerOptions {
 }
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const dir = await mkdtemp(join(tmpdir(), "roomcast-redis-"));
+  const dir = await makeTempDir("redis");
   // Another process may take the free port between the probe and the bind; try a few.
   let last: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -45,7 +51,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       await server.stop("SIGKILL");
     }
   }
-  await rm(dir, { recursive: true, force: true });
+  await removeTempDir(dir);
   throw new Error("redis-server did not start", { cause: last });
 }
 
@@ -98,7 +104,7 @@ class RedisServerProcess implements RedisServer {
 
   async close(): Promise<void> {
     await this.stop("SIGKILL");
-    await rm(this.#dir, { recursive: true, force: true });
+    await removeTempDir(this.#dir);
   }
 }
 
