@@ -75,7 +75,9 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.LOG_LEVEL);
 
-  const store = new GuardedStore(await createStore(config, log), { timeoutMs: config.STORE_TIMEOUT });
+  const store = new GuardedStore(await createStore(config, log), {
+    timeoutMs: config.STORE_TIMEOUT,
+  });
   await store.open();
   const broker = await createBroker(config, log);
   await broker.open();
@@ -158,6 +160,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`roomcast: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `roomcast: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

@@ -16,7 +16,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map(
-      (issue) => `${issue.path.join(".")}=${JSON.stringify(input[String(issue.path[0])])}: ${issue.message}`,
+      (issue) =>
+        `${issue.path.join(".")}=${JSON.stringify(input[String(issue.path[0])])}: ${issue.message}`,
     );
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }

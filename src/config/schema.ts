@@ -8,7 +8,10 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not a duration: "${text}" (e.g. 500ms, 2s, 10m, 24h)` });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `not a duration: "${text}" (e.g. 500ms, 2s, 10m, 24h)`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -17,7 +20,10 @@ const duration = z.string().transform((text, ctx) => {
 const flag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 
 const origins = z.string().transform((text, ctx) => {
-  const list = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const list = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   for (const origin of list) {
     let url: URL;
     try {
@@ -27,7 +33,10 @@ const origins = z.string().transform((text, ctx) => {
       return z.NEVER;
     }
     if (url.origin !== origin) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `write origins as scheme://host[:port] with nothing after: "${origin}" (did you mean "${url.origin}"?)` });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `write origins as scheme://host[:port] with nothing after: "${origin}" (did you mean "${url.origin}"?)`,
+      });
       return z.NEVER;
     }
   }
@@ -38,7 +47,10 @@ const origins = z.string().transform((text, ctx) => {
 export const configSchema = z.object({
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default("0.0.0.0"),
-  WS_PATH: z.string().regex(/^\/\S*$/, "must start with /").default("/ws"),
+  WS_PATH: z
+    .string()
+    .regex(/^\/\S*$/, "must start with /")
+    .default("/ws"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   ALLOWED_ORIGINS: origins.optional(),
 
@@ -69,7 +81,10 @@ export const configSchema = z.object({
   NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
   REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
   REDIS_SHARDED: flag.default("false"),
-  BROKER_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default("roomcast"),
+  BROKER_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default("roomcast"),
   GAP_WAIT: duration.default("50ms"),
 });
 

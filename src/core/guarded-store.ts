@@ -77,10 +77,18 @@ export class GuardedStore implements Store {
     return this.#call("read", () => this.#inner.read(room, afterOffset, limit));
   }
   createSession(session: SessionRecord, tokenHash: string, expiresAt: number): Promise<void> {
-    return this.#call("createSession", () => this.#inner.createSession(session, tokenHash, expiresAt));
+    return this.#call("createSession", () =>
+      this.#inner.createSession(session, tokenHash, expiresAt),
+    );
   }
-  resumeSession(tokenHash: string, newTokenHash: string, expiresAt: number): Promise<SessionRecord | undefined> {
-    return this.#call("resumeSession", () => this.#inner.resumeSession(tokenHash, newTokenHash, expiresAt));
+  resumeSession(
+    tokenHash: string,
+    newTokenHash: string,
+    expiresAt: number,
+  ): Promise<SessionRecord | undefined> {
+    return this.#call("resumeSession", () =>
+      this.#inner.resumeSession(tokenHash, newTokenHash, expiresAt),
+    );
   }
   saveSession(memberId: string, rooms: readonly SessionRoom[], expiresAt: number): Promise<void> {
     return this.#call("saveSession", () => this.#inner.saveSession(memberId, rooms, expiresAt));

@@ -8,7 +8,13 @@ export class Housekeeping {
   readonly #timer: NodeJS.Timeout;
   #running = false;
 
-  constructor(store: Store, policy: TrimPolicy, dedupWindowMs: number, intervalMs: number, log: Logger) {
+  constructor(
+    store: Store,
+    policy: TrimPolicy,
+    dedupWindowMs: number,
+    intervalMs: number,
+    log: Logger,
+  ) {
     this.#timer = setInterval(() => {
       if (this.#running) return;
       this.#running = true;

@@ -136,6 +136,8 @@ export class Member {
 
 function isBadFrame(code: ErrorCode): boolean {
   return (
-    code === ErrorCode.BadRequest || code === ErrorCode.UnknownType || code === ErrorCode.InvalidRoom
+    code === ErrorCode.BadRequest ||
+    code === ErrorCode.UnknownType ||
+    code === ErrorCode.InvalidRoom
   );
 }

@@ -167,7 +167,8 @@ export class Room {
           "history trimmed inside a gap; skipping it",
         );
         this.#delivered = page.oldest - 1n;
-        for (const offset of this.#pending.keys()) if (offset <= this.#delivered) this.#pending.delete(offset);
+        for (const offset of this.#pending.keys())
+          if (offset <= this.#delivered) this.#pending.delete(offset);
       }
       for (const m of page.messages) this.offer(Delivery.fromStored(m));
       this.#gapBackoffMs = this.#opts.gapWaitMs;

@@ -78,9 +78,12 @@ export class Router implements MemberHost {
     this.#flushTimer = setInterval(() => this.#flushDirty(), opts.ackFlushIntervalMs);
     this.#flushTimer.unref();
     // Connected sessions must not expire: refresh them well within the TTL.
-    this.#refreshTimer = setInterval(() => {
-      for (const m of this.#members.values()) this.#dirty.add(m);
-    }, Math.max(1000, Math.floor(opts.sessionTtlMs / 3)));
+    this.#refreshTimer = setInterval(
+      () => {
+        for (const m of this.#members.values()) this.#dirty.add(m);
+      },
+      Math.max(1000, Math.floor(opts.sessionTtlMs / 3)),
+    );
     this.#refreshTimer.unref();
     broker.onStatus((connected) => {
       if (connected) this.#catchUpAll();
@@ -142,7 +145,9 @@ export class Router implements MemberHost {
     // Rejoining runs first in the member's queue, so frames the client sends
     // meanwhile wait for it.
     for (const r of grant.rooms) {
-      member.enqueue(() => this.#joinOrReport(member, r.room, { offset: r.offset, epoch: r.epoch }));
+      member.enqueue(() =>
+        this.#joinOrReport(member, r.room, { offset: r.offset, epoch: r.epoch }),
+      );
     }
     return member;
   }
@@ -208,7 +213,11 @@ export class Router implements MemberHost {
     switch (env.kind.case) {
       case "joinRoom": {
         const since = env.kind.value.since;
-        await this.join(member, env.kind.value.roomId, since && { offset: since.offset, epoch: since.epoch });
+        await this.join(
+          member,
+          env.kind.value.roomId,
+          since && { offset: since.offset, epoch: since.epoch },
+        );
         return;
       }
       case "leaveRoom":
@@ -221,7 +230,10 @@ export class Router implements MemberHost {
         this.ack(member, env.kind.value.roomId, env.kind.value.offset);
         return;
       case "refresh":
-        throw new WireError(ErrorCode.BadRequest, "token refresh needs authentication, which is not configured");
+        throw new WireError(
+          ErrorCode.BadRequest,
+          "token refresh needs authentication, which is not configured",
+        );
       case undefined:
         throw new WireError(ErrorCode.UnknownType);
       default:
@@ -229,7 +241,11 @@ export class Router implements MemberHost {
     }
   }
 
-  async #joinOrReport(member: Member, roomId: string, since: { offset: bigint; epoch: string }): Promise<void> {
+  async #joinOrReport(
+    member: Member,
+    roomId: string,
+    since: { offset: bigint; epoch: string },
+  ): Promise<void> {
     try {
       await this.join(member, roomId, since);
     } catch (err) {
@@ -238,8 +254,13 @@ export class Router implements MemberHost {
     }
   }
 
-  async join(member: Member, roomId: string, since?: { offset: bigint; epoch: string }): Promise<void> {
-    if (!isValidRoomId(roomId)) throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
+  async join(
+    member: Member,
+    roomId: string,
+    since?: { offset: bigint; epoch: string },
+  ): Promise<void> {
+    if (!isValidRoomId(roomId))
+      throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
     const existing = member.rooms.get(roomId);
     if (existing !== undefined) {
       // Idempotent: one membership; answer with where the room stands.
@@ -277,7 +298,11 @@ export class Router implements MemberHost {
       if (sameEpoch && since.offset > page.head) {
         this.#leaveRoom(m);
         member.rooms.delete(roomId);
-        throw new WireError(ErrorCode.OffsetOutOfRange, `offset ${since.offset} is beyond the head ${page.head}`, roomId);
+        throw new WireError(
+          ErrorCode.OffsetOutOfRange,
+          `offset ${since.offset} is beyond the head ${page.head}`,
+          roomId,
+        );
       }
       const missed = page.head - since.offset;
       recovered =
@@ -287,7 +312,9 @@ export class Router implements MemberHost {
         BigInt(page.messages.length) >= missed;
       if (recovered) {
         joinedAt = page.head;
-        replay = page.messages.filter((msg) => msg.offset <= page.head).map((msg) => Delivery.fromStored(msg));
+        replay = page.messages
+          .filter((msg) => msg.offset <= page.head)
+          .map((msg) => Delivery.fromStored(msg));
       }
     }
     // All-or-nothing: recovered → room_joined at the head, every missed
@@ -309,24 +336,37 @@ export class Router implements MemberHost {
     await this.#save(member.id, this.#positions(member));
   }
 
-  #sendJoined(member: Member, roomId: string, epoch: string, offset: bigint, recovered: boolean): void {
+  #sendJoined(
+    member: Member,
+    roomId: string,
+    epoch: string,
+    offset: bigint,
+    recovered: boolean,
+  ): void {
     member.send(
-      envelope({ case: "roomJoined", value: create(RoomJoinedSchema, { roomId, epoch, offset, recovered }) }),
+      envelope({
+        case: "roomJoined",
+        value: create(RoomJoinedSchema, { roomId, epoch, offset, recovered }),
+      }),
     );
   }
 
   async leave(member: Member, roomId: string): Promise<void> {
-    if (!isValidRoomId(roomId)) throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
+    if (!isValidRoomId(roomId))
+      throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
     const m = member.rooms.get(roomId);
     if (m === undefined) throw new WireError(ErrorCode.NotJoined, undefined, roomId);
     member.rooms.delete(roomId);
     this.#leaveRoom(m);
     await this.#save(member.id, this.#positions(member));
-    member.send(envelope({ case: "roomLeft", value: { $typeName: "roomcast.v1.RoomLeft", roomId } }));
+    member.send(
+      envelope({ case: "roomLeft", value: { $typeName: "roomcast.v1.RoomLeft", roomId } }),
+    );
   }
 
   ack(member: Member, roomId: string, offset: bigint): void {
-    if (!isValidRoomId(roomId)) throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
+    if (!isValidRoomId(roomId))
+      throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
     const m = member.rooms.get(roomId);
     if (m === undefined) throw new WireError(ErrorCode.NotJoined, undefined, roomId);
     if (m.acked === undefined || offset > m.acked) {
@@ -337,7 +377,8 @@ export class Router implements MemberHost {
 
   async publish(member: Member, msg: Message): Promise<void> {
     const roomId = msg.target;
-    if (!isValidRoomId(roomId)) throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
+    if (!isValidRoomId(roomId))
+      throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
     const ref = msg.messageId ?? roomId;
     if (!member.rooms.has(roomId)) throw new WireError(ErrorCode.NotJoined, undefined, ref);
     const entry = this.#rooms.get(roomId);
@@ -388,8 +429,17 @@ export class Router implements MemberHost {
   async #acquire(roomId: string): Promise<Room> {
     let entry = this.#rooms.get(roomId);
     if (entry === undefined) {
-      const room = new Room(roomId, { store: this.#store, gapWaitMs: this.#opts.gapWaitMs, log: this.#log });
-      const created: RoomEntry = { room, ready: Promise.resolve(), users: 0, subscription: undefined };
+      const room = new Room(roomId, {
+        store: this.#store,
+        gapWaitMs: this.#opts.gapWaitMs,
+        log: this.#log,
+      });
+      const created: RoomEntry = {
+        room,
+        ready: Promise.resolve(),
+        users: 0,
+        subscription: undefined,
+      };
       (created as { ready: Promise<void> }).ready = this.#openRoom(created);
       this.#rooms.set(roomId, created);
       entry = created;
@@ -441,7 +491,9 @@ export class Router implements MemberHost {
     // The subscription may still be opening; drop it once it exists.
     entry.ready
       .then(() => entry.subscription?.unsubscribe())
-      .catch((err: unknown) => this.#log.debug({ err, room: roomId }, "unsubscribe after close failed"));
+      .catch((err: unknown) =>
+        this.#log.debug({ err, room: roomId }, "unsubscribe after close failed"),
+      );
   }
 
   #catchUpAll(): void {
@@ -467,13 +519,27 @@ function unavailable(err: unknown, ref: string): WireError {
 
 function validateMessage(msg: Message): void {
   const ref = msg.messageId ?? msg.target;
-  if (msg.messageId !== undefined && (msg.messageId.length === 0 || msg.messageId.length > MAX_MESSAGE_ID)) {
-    throw new WireError(ErrorCode.BadRequest, `message_id must be 1-${MAX_MESSAGE_ID} characters`, msg.target);
+  if (
+    msg.messageId !== undefined &&
+    (msg.messageId.length === 0 || msg.messageId.length > MAX_MESSAGE_ID)
+  ) {
+    throw new WireError(
+      ErrorCode.BadRequest,
+      `message_id must be 1-${MAX_MESSAGE_ID} characters`,
+      msg.target,
+    );
   }
   if (msg.sentAt !== undefined && Number.isNaN(Date.parse(msg.sentAt))) {
     throw new WireError(ErrorCode.BadRequest, "sent_at must be an RFC 3339 timestamp", ref);
   }
-  if ((msg.traceparent?.length ?? 0) > MAX_TRACE_FIELD || (msg.tracestate?.length ?? 0) > MAX_TRACE_FIELD) {
-    throw new WireError(ErrorCode.BadRequest, `traceparent and tracestate are limited to ${MAX_TRACE_FIELD} characters`, ref);
+  if (
+    (msg.traceparent?.length ?? 0) > MAX_TRACE_FIELD ||
+    (msg.tracestate?.length ?? 0) > MAX_TRACE_FIELD
+  ) {
+    throw new WireError(
+      ErrorCode.BadRequest,
+      `traceparent and tracestate are limited to ${MAX_TRACE_FIELD} characters`,
+      ref,
+    );
   }
 }

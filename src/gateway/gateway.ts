@@ -97,7 +97,11 @@ export class Gateway {
     if (req.method === "GET" && path === "/readyz") {
       const { ready, checks } = this.#readiness();
       const ok = ready && !this.#draining;
-      json(res, ok ? 200 : 503, { status: ok ? "ready" : "not ready", draining: this.#draining, ...checks });
+      json(res, ok ? 200 : 503, {
+        status: ok ? "ready" : "not ready",
+        draining: this.#draining,
+        ...checks,
+      });
       return;
     }
     json(res, 404, { error: "not found" });
@@ -111,7 +115,11 @@ export class Gateway {
 
     const origin = req.headers.origin;
     // Browsers always send Origin; other clients may omit it and could forge it anyway.
-    if (this.#opts.allowedOrigins !== undefined && origin !== undefined && !this.#opts.allowedOrigins.includes(origin)) {
+    if (
+      this.#opts.allowedOrigins !== undefined &&
+      origin !== undefined &&
+      !this.#opts.allowedOrigins.includes(origin)
+    ) {
       return rejectUpgrade(socket, 403, "origin not allowed");
     }
 
@@ -121,7 +129,11 @@ export class Gateway {
       .filter((p) => p.length > 0);
     const subprotocol = negotiate(offered);
     if (subprotocol === undefined) {
-      return rejectUpgrade(socket, 400, `unsupported subprotocol; supported: ${supportedSubprotocols.join(", ")}\n`);
+      return rejectUpgrade(
+        socket,
+        400,
+        `unsupported subprotocol; supported: ${supportedSubprotocols.join(", ")}\n`,
+      );
     }
 
     let grant: SessionGrant;
@@ -136,7 +148,9 @@ export class Gateway {
       return rejectUpgrade(socket, 500);
     }
     if (socket.destroyed) return;
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connected(ws, socket, codecFor(subprotocol), grant));
+    this.#wss.handleUpgrade(req, socket, head, (ws) =>
+      this.#connected(ws, socket, codecFor(subprotocol), grant),
+    );
   }
 
   #connected(ws: WebSocket, raw: Duplex, codec: Codec, grant: SessionGrant): void {
@@ -198,6 +212,9 @@ export class Gateway {
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
+  res.writeHead(status, {
+    "Content-Type": "application/json",
+    "Content-Length": Buffer.byteLength(text),
+  });
   res.end(text);
 }

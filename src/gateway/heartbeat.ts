@@ -51,7 +51,11 @@ export class Heartbeat {
       if (c.pingSentAt > 0 && now - c.pingSentAt >= pongTimeoutMs) {
         this.#conns.delete(c);
         c.close(CloseCode.HeartbeatTimeout);
-      } else if (firstFrameTimeoutMs > 0 && !c.sawFrame && now - c.openedAt >= firstFrameTimeoutMs) {
+      } else if (
+        firstFrameTimeoutMs > 0 &&
+        !c.sawFrame &&
+        now - c.openedAt >= firstFrameTimeoutMs
+      ) {
         this.#conns.delete(c);
         c.close(CloseCode.FirstFrameTimeout);
       } else if (c.pingSentAt === 0 && now - c.lastPingAt >= pingIntervalMs) {

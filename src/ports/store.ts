@@ -114,7 +114,11 @@ export interface Store {
    * old token never works again), extends its expiry to `expiresAt`, and
    * returns it. Unknown, used or expired → undefined.
    */
-  resumeSession(tokenHash: string, newTokenHash: string, expiresAt: number): Promise<SessionRecord | undefined>;
+  resumeSession(
+    tokenHash: string,
+    newTokenHash: string,
+    expiresAt: number,
+  ): Promise<SessionRecord | undefined>;
 
   /**
    * Saves a session's rooms and positions (replacing the stored list) and its

@@ -55,7 +55,9 @@ export const jsonCodec: Codec = {
     try {
       return [fromJson(EnvelopeSchema, value as JsonValue, { ignoreUnknownFields: true })];
     } catch (err) {
-      throw new DecodeError(err instanceof Error ? err.message : "invalid envelope", { cause: err });
+      throw new DecodeError(err instanceof Error ? err.message : "invalid envelope", {
+        cause: err,
+      });
     }
   },
   encode(envelope) {

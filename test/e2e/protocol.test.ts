@@ -10,13 +10,18 @@ import { startServer, type ServerProcess } from "../helpers/server.js";
 let server: ServerProcess;
 const open: TestClient[] = [];
 
-async function client(opts: Parameters<typeof TestClient.open>[1] = {}): Promise<[TestClient, Record<string, unknown>]> {
+async function client(
+  opts: Parameters<typeof TestClient.open>[1] = {},
+): Promise<[TestClient, Record<string, unknown>]> {
   const pair = await TestClient.open(server.wsUrl, opts);
   open.push(pair[0]);
   return pair;
 }
 
-async function joined(room: string, opts: Parameters<typeof TestClient.open>[1] = {}): Promise<TestClient> {
+async function joined(
+  room: string,
+  opts: Parameters<typeof TestClient.open>[1] = {},
+): Promise<TestClient> {
   const [c] = await client(opts);
   c.send({ join_room: { room_id: room } });
   const j = await c.next("room_joined");
@@ -27,7 +32,7 @@ async function joined(room: string, opts: Parameters<typeof TestClient.open>[1] 
 /** The node still serves: a fresh client can join, publish and receive. */
 async function assertServing(): Promise<void> {
   const c = await joined(`alive-${Math.random().toString(36).slice(2)}`);
-  const room = (c.all("room_joined")[0]!["room_id"]) as string;
+  const room = c.all("room_joined")[0]!["room_id"] as string;
   c.send({ message: { target: room, content: "ping" } });
   const m = await c.next("message");
   assert.equal(m["content"], "ping");
@@ -62,7 +67,10 @@ describe("protocol - connect", () => {
   });
 
   test("only unsupported subprotocols get HTTP 400", async () => {
-    await assert.rejects(TestClient.connect(server.wsUrl, { protocols: ["mqtt", "v2.chat"] }), /HTTP 400/);
+    await assert.rejects(
+      TestClient.connect(server.wsUrl, { protocols: ["mqtt", "v2.chat"] }),
+      /HTTP 400/,
+    );
     await assertServing();
   });
 
@@ -100,18 +108,34 @@ describe("protocol - rooms and messages", () => {
     const [a, b, c] = [await joined(room), await joined(room), await joined(room)];
     const n = 20;
     for (let i = 0; i < n; i++) {
-      a.send({ message: { target: room, content: `m${i}`, traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "k=v" } });
+      a.send({
+        message: {
+          target: room,
+          content: `m${i}`,
+          traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+          tracestate: "k=v",
+        },
+      });
     }
     const acks = [];
     for (let i = 0; i < n; i++) acks.push(await a.next("ack"));
-    assert.deepEqual(acks.map((x) => x["offset"]), Array.from({ length: n }, (_, i) => String(i + 1)));
+    assert.deepEqual(
+      acks.map((x) => x["offset"]),
+      Array.from({ length: n }, (_, i) => String(i + 1)),
+    );
     assert.ok(acks.every((x) => x["duplicate"] === false && x["room_id"] === room));
-    const senderId = (a.all("session")[0]!)["member_id"];
+    const senderId = a.all("session")[0]!["member_id"];
     for (const member of [a, b, c]) {
       const got = [];
       for (let i = 0; i < n; i++) got.push(await member.next("message"));
-      assert.deepEqual(got.map((m) => m["offset"]), acks.map((x) => x["offset"]));
-      assert.deepEqual(got.map((m) => m["content"]), Array.from({ length: n }, (_, i) => `m${i}`));
+      assert.deepEqual(
+        got.map((m) => m["offset"]),
+        acks.map((x) => x["offset"]),
+      );
+      assert.deepEqual(
+        got.map((m) => m["content"]),
+        Array.from({ length: n }, (_, i) => `m${i}`),
+      );
       for (const [i, m] of got.entries()) {
         assert.equal(m["sender_id"], senderId);
         assert.equal(m["message_id"], acks[i]!["message_id"]);
@@ -126,7 +150,14 @@ describe("protocol - rooms and messages", () => {
     const room = "dedup";
     const a = await joined(room);
     const b = await joined(room);
-    a.send({ message: { target: room, content: "once", message_id: "id-1", sent_at: "2026-11-28T00:00:00Z" } });
+    a.send({
+      message: {
+        target: room,
+        content: "once",
+        message_id: "id-1",
+        sent_at: "2026-11-28T00:00:00Z",
+      },
+    });
     const first = await a.next("ack");
     a.send({ message: { target: room, content: "once", message_id: "id-1" } });
     const second = await a.next("ack");
@@ -146,15 +177,35 @@ describe("protocol - rooms and messages", () => {
     assert.equal(c.ws.protocol, "roomcast.v1.proto");
     assert.equal(session["resumed"], false);
     const frame = Buffer.concat([
-      protoCodec.encode(envelope({ case: "joinRoom", value: create(JoinRoomSchema, { roomId: "bin" }) })),
-      protoCodec.encode(envelope({ case: "message", value: create(MessageSchema, { target: "bin", content: "b1" }) })),
-      protoCodec.encode(envelope({ case: "message", value: create(MessageSchema, { target: "bin", content: "b2" }) })),
+      protoCodec.encode(
+        envelope({ case: "joinRoom", value: create(JoinRoomSchema, { roomId: "bin" }) }),
+      ),
+      protoCodec.encode(
+        envelope({
+          case: "message",
+          value: create(MessageSchema, { target: "bin", content: "b1" }),
+        }),
+      ),
+      protoCodec.encode(
+        envelope({
+          case: "message",
+          value: create(MessageSchema, { target: "bin", content: "b2" }),
+        }),
+      ),
     ]);
     c.ws.send(frame, { binary: true });
     const j = await c.next("room_joined");
     assert.equal(j["room_id"], "bin");
     const json = await joined("bin");
-    c.ws.send(protoCodec.encode(envelope({ case: "message", value: create(MessageSchema, { target: "bin", content: "b3" }) })), { binary: true });
+    c.ws.send(
+      protoCodec.encode(
+        envelope({
+          case: "message",
+          value: create(MessageSchema, { target: "bin", content: "b3" }),
+        }),
+      ),
+      { binary: true },
+    );
     assert.equal((await c.next("message"))["content"], "b1");
     assert.equal((await c.next("message"))["content"], "b2");
     assert.equal((await c.next("message"))["content"], "b3");
@@ -188,7 +239,8 @@ describe("protocol - bad input", () => {
     const ids = ["", "x".repeat(129), "a b", "a/b", "é", "a*", "a>b", "a\nb"];
     for (const id of ids.slice(0, 4)) c.send({ join_room: { room_id: id } });
     for (const id of ids.slice(4)) c.send({ message: { target: id, content: "x" } });
-    for (let i = 0; i < ids.length; i++) assert.equal((await c.next("error"))["code"], "invalid_room");
+    for (let i = 0; i < ids.length; i++)
+      assert.equal((await c.next("error"))["code"], "invalid_room");
     assert.equal(c.all("room_joined").length, 0);
   });
 
@@ -268,7 +320,10 @@ describe("protocol - handshake policy", () => {
   test("ALLOWED_ORIGINS refuses other origins with 403 and admits listed ones", async () => {
     const s = await startServer({ ALLOWED_ORIGINS: "https://app.example" });
     try {
-      await assert.rejects(TestClient.connect(s.wsUrl, { headers: { Origin: "https://evil.example" } }), /HTTP 403/);
+      await assert.rejects(
+        TestClient.connect(s.wsUrl, { headers: { Origin: "https://evil.example" } }),
+        /HTTP 403/,
+      );
       const ok = await TestClient.connect(s.wsUrl, { headers: { Origin: "https://app.example" } });
       await ok.next("session");
       ok.close();
@@ -292,7 +347,11 @@ describe("protocol - handshake policy", () => {
   });
 
   test("a client that stops answering pings is closed with 4002", async () => {
-    const s = await startServer({ PING_INTERVAL: "100ms", PONG_TIMEOUT: "300ms", FIRST_FRAME_TIMEOUT: "0" });
+    const s = await startServer({
+      PING_INTERVAL: "100ms",
+      PONG_TIMEOUT: "300ms",
+      FIRST_FRAME_TIMEOUT: "0",
+    });
     try {
       const c = await TestClient.connect(s.wsUrl, { autoPong: false });
       assert.equal((await c.closed).code, 4002);

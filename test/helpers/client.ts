@@ -32,7 +32,12 @@ export class TestClient {
     ws.on("message", (data: Buffer, isBinary: boolean) => {
       if (isBinary) {
         for (const env of protoCodec.decode(data)) {
-          this.frames.push(toJson(EnvelopeSchema, env, { useProtoFieldName: true, alwaysEmitImplicit: true }) as Frame);
+          this.frames.push(
+            toJson(EnvelopeSchema, env, {
+              useProtoFieldName: true,
+              alwaysEmitImplicit: true,
+            }) as Frame,
+          );
         }
       } else {
         this.frames.push(JSON.parse(data.toString("utf8")) as Frame);
@@ -49,7 +54,8 @@ export class TestClient {
   }
 
   static connect(url: string, opts: ConnectOptions = {}): Promise<TestClient> {
-    const target = opts.session === undefined ? url : `${url}?session=${encodeURIComponent(opts.session)}`;
+    const target =
+      opts.session === undefined ? url : `${url}?session=${encodeURIComponent(opts.session)}`;
     const ws = new WebSocket(target, opts.protocols ?? [], {
       headers: opts.headers ?? {},
       autoPong: opts.autoPong ?? true,
@@ -63,7 +69,10 @@ export class TestClient {
   }
 
   /** Connects and returns the `session` frame too. */
-  static async open(url: string, opts: ConnectOptions = {}): Promise<[TestClient, Record<string, unknown>]> {
+  static async open(
+    url: string,
+    opts: ConnectOptions = {},
+  ): Promise<[TestClient, Record<string, unknown>]> {
     const client = await TestClient.connect(url, opts);
     const session = await client.next("session");
     return [client, session];
@@ -74,7 +83,11 @@ export class TestClient {
   }
 
   /** The next frame of `kind` not yet taken (frames of other kinds stay available). */
-  async next(kind: string, timeoutMs = 5000, where?: (v: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  async next(
+    kind: string,
+    timeoutMs = 5000,
+    where?: (v: Record<string, unknown>) => boolean,
+  ): Promise<Record<string, unknown>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       let i = this.#cursor.get(kind) ?? 0;
@@ -87,7 +100,9 @@ export class TestClient {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0 || this.ws.readyState === WebSocket.CLOSED) {
-        throw new Error(`no "${kind}" frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(-3)).slice(0, 400)}`);
+        throw new Error(
+          `no "${kind}" frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(-3)).slice(0, 400)}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, remaining);
@@ -101,7 +116,7 @@ export class TestClient {
 
   /** Every frame of `kind` received so far. */
   all(kind: string): Record<string, unknown>[] {
-    return this.frames.flatMap((f) => (f[kind] === undefined ? [] : [f[kind]!]));
+    return this.frames.flatMap((f) => (f[kind] === undefined ? [] : [f[kind]]));
   }
 
   close(): void {

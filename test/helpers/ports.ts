@@ -21,6 +21,7 @@ export function freePort(): Promise<number> {
 /** Fails loudly under CI=true when a binary a test needs is missing; otherwise lets the test skip. */
 export function requireBinary(found: boolean, name: string): boolean {
   if (found) return true;
-  if (process.env["CI"] === "true") throw new Error(`${name} is required under CI=true but was not found`);
+  if (process.env["CI"] === "true")
+    throw new Error(`${name} is required under CI=true but was not found`);
   return false;
 }

@@ -43,7 +43,14 @@ describe("codec - json", () => {
   test("writes proto field names and explicit false/empty defaults", () => {
     const env = envelope({
       case: "session",
-      value: { $typeName: "roomcast.v1.Session", token: "t", memberId: "m", rooms: [], resumed: false, protocol: "roomcast.v1" },
+      value: {
+        $typeName: "roomcast.v1.Session",
+        token: "t",
+        memberId: "m",
+        rooms: [],
+        resumed: false,
+        protocol: "roomcast.v1",
+      },
     });
     assert.deepEqual(JSON.parse(encodeJsonText(env)), {
       session: { token: "t", member_id: "m", rooms: [], resumed: false, protocol: "roomcast.v1" },

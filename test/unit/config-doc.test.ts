@@ -6,7 +6,7 @@ import { configSchema } from "../../src/config/schema.js";
 
 const doc = readFileSync(new URL("../../../docs/configuration.md", import.meta.url), "utf8");
 const rows = new Map(
-  [...doc.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.trim()]),
+  [...doc.matchAll(/^\|\s*`([A-Z_]+)`\s*\|([^|]+)\|/gm)].map((m) => [m[1]!, m[2]!.trim()]),
 );
 
 test("config doc - documents exactly the schema's variables", () => {
@@ -16,9 +16,16 @@ test("config doc - documents exactly the schema's variables", () => {
 test("config doc - states each default as the schema has it", () => {
   for (const [name, field] of Object.entries(configSchema.shape)) {
     const documented = rows.get(name) ?? "";
-    const def: unknown = "_def" in field && "defaultValue" in field._def ? (field._def.defaultValue as () => unknown)() : undefined;
+    const def: string | number | boolean | undefined =
+      "_def" in field && "defaultValue" in field._def
+        ? (field._def.defaultValue as () => string | number | boolean)()
+        : undefined;
     if (def === undefined) {
-      assert.match(documented, /^\*\(/, `${name} has no default, so the doc should say so in *(...)*`);
+      assert.match(
+        documented,
+        /^[*_]\(/,
+        `${name} has no default, so the doc should say so in *(...)*`,
+      );
     } else {
       assert.equal(documented, `\`${String(def)}\``, name);
     }

@@ -59,7 +59,7 @@ export class MemoryStore implements Store {
       const state = this.#room(room);
       const now = Date.now();
       let keys = this.#dedup.get(room);
-      if (keys === undefined) this.#dedup.set(room, (keys = new Map()));
+      if (keys === undefined) this.#dedup.set(room, (keys = new Map<string, [bigint, number]>()));
       const seen = keys.get(message.messageId);
       if (seen !== undefined && seen[1] > now) {
         return { offset: seen[0], duplicate: true, epoch: state.epoch };
@@ -90,14 +90,19 @@ export class MemoryStore implements Store {
     });
   }
 
-  resumeSession(tokenHash: string, newTokenHash: string, expiresAt: number): Promise<SessionRecord | undefined> {
+  resumeSession(
+    tokenHash: string,
+    newTokenHash: string,
+    expiresAt: number,
+  ): Promise<SessionRecord | undefined> {
     return run(() => {
       this.#check();
       const memberId = this.#byToken.get(tokenHash);
       if (memberId === undefined) return undefined;
       this.#byToken.delete(tokenHash);
       const s = this.#sessions.get(memberId);
-      if (s === undefined || s.tokenHash !== tokenHash || s.expiresAt <= Date.now()) return undefined;
+      if (s === undefined || s.tokenHash !== tokenHash || s.expiresAt <= Date.now())
+        return undefined;
       s.tokenHash = newTokenHash;
       s.expiresAt = expiresAt;
       this.#byToken.set(newTokenHash, memberId);
@@ -122,7 +127,11 @@ export class MemoryStore implements Store {
       let deleted = 0;
       for (const state of this.#rooms.values()) {
         let drop = Math.max(0, state.messages.length - policy.maxPerRoom);
-        while (drop < state.messages.length && state.messages[drop]!.storedAt <= now - policy.maxAgeMs) drop++;
+        while (
+          drop < state.messages.length &&
+          state.messages[drop]!.storedAt <= now - policy.maxAgeMs
+        )
+          drop++;
         if (drop > 0) {
           state.messages = state.messages.slice(drop);
           deleted += drop;
