@@ -76,7 +76,7 @@ export class RoomInterest {
     }
   }
 
-  /** Subjects with at least one local handler (for resubscribing by hand). */
+  /** Subjects this node holds or is taking an interest in (to drop them all on close). */
   subjects(): string[] {
     return [...this.#entries.keys()];
   }
