@@ -1,0 +1,93 @@
+// Command-line options of bench/run.ts. Short mode (the default, for `npm run bench`)
+// fits in about three minutes; --full runs every scenario at its real size.
+export const SCENARIOS = ["fanout", "many-rooms", "idle", "durable", "cluster"] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface Options {
+  full: boolean;
+  runs: number;
+  scenarios: ScenarioName[];
+  servers: string[];
+  workers: number;
+  contentBytes: number;
+  cpuProf: boolean;
+  /** The runner stops starting runs after this, and kills everything at twice it. */
+  budgetSeconds: number;
+  outDir: string;
+}
+
+const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster]
+       [--servers roomcast,raw-ws,socketio] [--workers N] [--content-bytes N] [--cpu-prof]
+       [--budget-seconds N] [--out DIR]`;
+
+function isScenario(s: string): s is ScenarioName {
+  return (SCENARIOS as readonly string[]).includes(s);
+}
+
+export function parseOptions(argv: string[]): Options {
+  const full = argv.includes("--full");
+  const opts: Options = {
+    full,
+    runs: 3,
+    scenarios: full ? [...SCENARIOS] : ["fanout", "many-rooms", "idle", "durable"],
+    servers: ["roomcast", "raw-ws", "socketio"],
+    workers: 2,
+    contentBytes: 64,
+    cpuProf: false,
+    budgetSeconds: full ? 40 * 60 : 150,
+    outDir: "bench/results",
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
+      return v;
+    };
+    const int = (): number => {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1)
+        throw new Error(`${arg} needs a positive integer\n${USAGE}`);
+      return n;
+    };
+    switch (arg) {
+      case "--full":
+        break;
+      case "--runs":
+        opts.runs = int();
+        break;
+      case "--only": {
+        const list = value().split(",");
+        const bad = list.filter((s) => !isScenario(s));
+        if (bad.length > 0) throw new Error(`unknown scenario ${bad.join(",")}\n${USAGE}`);
+        opts.scenarios = list.filter(isScenario);
+        break;
+      }
+      case "--servers":
+        opts.servers = value().split(",");
+        break;
+      case "--workers":
+        opts.workers = int();
+        break;
+      case "--content-bytes":
+        opts.contentBytes = int();
+        break;
+      case "--cpu-prof":
+        opts.cpuProf = true;
+        break;
+      case "--budget-seconds":
+        opts.budgetSeconds = int();
+        break;
+      case "--out":
+        opts.outDir = value();
+        break;
+      case "--help":
+        process.stdout.write(`${USAGE}\n`);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option ${arg}\n${USAGE}`);
+    }
+  }
+  return opts;
+}

@@ -1,0 +1,53 @@
+// The servers under test: Roomcast and its peers, each a Node script started the
+// same way (PORT, GET /readyz) and driven by the same generator.
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { ClientKind } from "../load/messages.js";
+
+export const SERVER_NAMES = ["roomcast", "raw-ws", "socketio"] as const;
+export type ServerName = (typeof SERVER_NAMES)[number];
+
+export interface ServerSpec {
+  name: ServerName;
+  script: string;
+  kind: ClientKind;
+  env: Record<string, string>;
+}
+
+const path = (relative: string): string => fileURLToPath(new URL(relative, import.meta.url));
+
+/**
+ * Roomcast runs with the in-memory broker and its live-fanout settings; the
+ * outbound buffer limit is raised from 1 MiB to 16 MiB so a generator hiccup at
+ * saturation is not counted as slow consumers (the peers have no limit at all).
+ */
+export const ROOMCAST_BENCH_ENV: Record<string, string> = {
+  HOST: "127.0.0.1",
+  LOG_LEVEL: "warn",
+  BROKER: "memory",
+  STORE: "memory",
+  MAX_BUFFERED_BYTES: String(16 * 1024 * 1024),
+  FIRST_FRAME_TIMEOUT: "0",
+  FIRST_FRAME_TIMEOUT_MS: "0",
+  MAX_ROOMS_PER_MEMBER: "128",
+};
+
+export function serverSpec(name: ServerName): ServerSpec {
+  switch (name) {
+    case "roomcast":
+      return {
+        name,
+        script: path("../../src/main.js"),
+        kind: "roomcast-json",
+        env: ROOMCAST_BENCH_ENV,
+      };
+    case "raw-ws":
+      return { name, script: path("../peers/raw-ws-server.js"), kind: "roomcast-json", env: {} };
+    case "socketio":
+      return { name, script: path("../peers/socketio-server.js"), kind: "socketio", env: {} };
+  }
+}
+
+export function isBuilt(spec: ServerSpec): boolean {
+  return existsSync(spec.script);
+}

@@ -1,0 +1,236 @@
+// Entry of `npm run bench`: runs the scenarios against Roomcast and its peers in
+// alternating order (roomcast, raw-ws, socketio, roomcast, ...) so drift on a
+// noisy machine spreads over all of them, then writes one table as markdown and
+// JSON under bench/results/.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadAverage, machineInfo, type MachineInfo } from "./lib/machine.js";
+import { parseOptions, type Options, type ScenarioName } from "./lib/cli.js";
+import { startNoiseMeter } from "./lib/noise.js";
+import { GENERATOR_CORE, pinSelf } from "./lib/pin.js";
+import { isBuilt, serverSpec, SERVER_NAMES, type ServerName } from "./lib/servers.js";
+import { renderScenario } from "./report/markdown.js";
+import { newScenario, type ScenarioResult } from "./report/model.js";
+import { clusterNote } from "./scenarios/cluster.js";
+import { stopAllServers, type RunContext } from "./scenarios/context.js";
+import { DURABLE_METRICS, runDurable, STORES } from "./scenarios/durable.js";
+import { idleMetrics, runIdleMemory } from "./scenarios/idle-memory.js";
+import { runThroughput, THROUGHPUT_METRICS, type ThroughputShape } from "./scenarios/throughput.js";
+
+type RunOne = (variant: string) => Promise<{ values: Record<string, number>; detail: unknown }>;
+
+interface Plan {
+  result: ScenarioResult;
+  run: RunOne;
+}
+
+function isServerName(s: string): s is ServerName {
+  return (SERVER_NAMES as readonly string[]).includes(s);
+}
+
+function plan(
+  name: ScenarioName,
+  opts: Options,
+  ctx: RunContext,
+  servers: ServerName[],
+): Plan | string {
+  const throughput =
+    (shape: ThroughputShape): RunOne =>
+    (v) =>
+      runThroughput(ctx, serverSpec(v as ServerName), shape);
+  const ratioOf = servers.includes("roomcast") ? "roomcast" : undefined;
+  switch (name) {
+    case "fanout": {
+      const shape = {
+        rooms: 1,
+        roomSize: 1000,
+        publishersPerRoom: 10,
+        startDelivered: opts.full ? 20_000 : 30_000,
+      };
+      const title = "Fanout: one room of 1,000 members, 10 publishers";
+      return {
+        result: newScenario(name, title, THROUGHPUT_METRICS, servers, ratioOf),
+        run: throughput(shape),
+      };
+    }
+    case "many-rooms": {
+      const rooms = opts.full ? 1000 : 200;
+      const shape = {
+        rooms,
+        roomSize: 10,
+        publishersPerRoom: 1,
+        startDelivered: opts.full ? 20_000 : 30_000,
+      };
+      const title = `Many rooms: ${(rooms * 10).toLocaleString("en-US")} members in ${rooms.toLocaleString("en-US")} rooms of 10, one publisher per room`;
+      return {
+        result: newScenario(name, title, THROUGHPUT_METRICS, servers, ratioOf),
+        run: throughput(shape),
+      };
+    }
+    case "idle": {
+      // 20,000 sockets do not fit: the hard open-files limit here is 20,000 per process.
+      const levels = opts.full ? [10_000, 19_900] : [2_000, 4_000];
+      const title = "Idle memory: connections that joined one room (rooms of 100) and stay silent";
+      return {
+        result: newScenario(name, title, idleMetrics(levels), servers, ratioOf),
+        run: (v) => runIdleMemory(ctx, serverSpec(v as ServerName), levels),
+      };
+    }
+    case "durable": {
+      if (!servers.includes("roomcast")) return "durable: needs roomcast";
+      const title = "Durable publish into one room (Roomcast only): 32 publishers × 4 in flight";
+      return {
+        result: newScenario(
+          name,
+          title,
+          DURABLE_METRICS,
+          STORES.map((s) => `STORE=${s}`),
+          undefined,
+        ),
+        run: (v) => runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number]),
+      };
+    }
+    case "cluster":
+      return clusterNote(ctx);
+  }
+}
+
+async function runPlan(p: Plan, opts: Options, ctx: RunContext): Promise<void> {
+  const noise = startNoiseMeter();
+  const load0 = loadAverage();
+  for (let run = 1; run <= opts.runs; run++) {
+    for (const variant of p.result.variants) {
+      if (!ctx.inBudget()) {
+        p.result.notes.push(`Time budget spent: stopped before run ${run} of ${variant}.`);
+        return;
+      }
+      ctx.log(`${p.result.name} run ${run}/${opts.runs}: ${variant}`);
+      try {
+        const { values, detail } = await p.run(variant);
+        p.result.runs[variant]?.push(values);
+        p.result.details[variant]?.push(detail);
+        ctx.log(
+          `  ${JSON.stringify(values, (_, v: unknown) => (typeof v === "number" ? Number(v.toPrecision(4)) : v))}`,
+        );
+      } catch (err) {
+        const message = err instanceof Error ? err.message.split("\n")[0] : String(err);
+        p.result.notes.push(`${variant} run ${run} failed: ${message}`);
+        p.result.details[variant]?.push({ error: message });
+        ctx.log(`  FAILED: ${message}`);
+      }
+    }
+  }
+  p.result.notes.push(
+    `Load average at start ${load0}; other processes used ${noise.otherCores().toFixed(2)} cores on average during this scenario.`,
+  );
+}
+
+function header(
+  machine: MachineInfo,
+  opts: Options,
+  startedAt: Date,
+  seconds: number,
+  otherCores: number,
+  load: string,
+): string {
+  const pkgs = Object.entries(machine.packages)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  return [
+    `## Roomcast benchmark — ${opts.full ? "full" : "short"} run, ${startedAt.toISOString()}`,
+    "",
+    `- Machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Linux ${machine.kernel}`,
+    `- Software: Node ${machine.node}; ${pkgs}; Roomcast at git ${machine.gitCommit}`,
+    `- Pinning: ${machine.pinned ? "server on core 0, generator (all threads) on core 1 (taskset)" : "none (taskset unavailable): server and generator share cores"}`,
+    `- Load average before the run: ${load}; other processes used ${otherCores.toFixed(2)} cores on average during the run (${Math.round(seconds)} s)`,
+    `- Generator: ${opts.workers} worker_threads, ws / socket.io-client, ${opts.contentBytes}-byte content; ${opts.runs} alternating runs per figure`,
+  ].join("\n");
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const loadBefore = loadAverage();
+  const pinned = pinSelf(GENERATOR_CORE);
+  const machine = machineInfo(pinned);
+  const noise = startNoiseMeter();
+  const log = (line: string): void => {
+    process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(0)}s] ${line}\n`);
+  };
+  const ctx: RunContext = {
+    full: opts.full,
+    workers: opts.workers,
+    contentBytes: opts.contentBytes,
+    roomcastNodeArgs: opts.cpuProf
+      ? ["--cpu-prof", `--cpu-prof-dir=${join(opts.outDir, "profiles")}`]
+      : [],
+    log,
+    inBudget: () => performance.now() - t0 < opts.budgetSeconds * 1000,
+  };
+  // Everything stops by itself: past twice the budget the runner kills its servers and exits.
+  const watchdog = setTimeout(() => {
+    log("watchdog: over twice the time budget, stopping");
+    void stopAllServers().finally(() => process.exit(2));
+  }, opts.budgetSeconds * 2000);
+  watchdog.unref();
+  process.once("SIGINT", () => void stopAllServers().finally(() => process.exit(130)));
+
+  const servers = opts.servers.filter(isServerName);
+  const globalNotes: string[] = [];
+  if (servers.includes("roomcast") && !isBuilt(serverSpec("roomcast"))) {
+    globalNotes.push("Roomcast is not built (dist/src/main.js missing): only the peers ran.");
+    servers.splice(servers.indexOf("roomcast"), 1);
+  }
+  log(
+    `${opts.full ? "full" : "short"} run; servers ${servers.join(", ")}; pinned=${pinned}; load ${loadBefore}`,
+  );
+
+  const results: ScenarioResult[] = [];
+  for (const name of opts.scenarios) {
+    const p = plan(name, opts, ctx, servers);
+    if (typeof p === "string") {
+      globalNotes.push(p);
+      continue;
+    }
+    await runPlan(p, opts, ctx);
+    results.push(p.result);
+  }
+
+  const seconds = (performance.now() - t0) / 1000;
+  const markdown = [
+    header(machine, opts, startedAt, seconds, noise.otherCores(), loadBefore),
+    ...globalNotes.map((n) => `- ${n}`),
+    "",
+    ...results.map(renderScenario).flatMap((s) => [s, ""]),
+  ].join("\n");
+  const json = {
+    startedAt: startedAt.toISOString(),
+    seconds,
+    options: opts,
+    machine,
+    loadBefore,
+    notes: globalNotes,
+    scenarios: results,
+  };
+  mkdirSync(opts.outDir, { recursive: true });
+  const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
+  const kind = opts.full ? "full" : "short";
+  for (const file of [`${kind}-${stamp}`, `latest-${kind}`]) {
+    writeFileSync(join(opts.outDir, `${file}.md`), `${markdown}\n`);
+    writeFileSync(join(opts.outDir, `${file}.json`), `${JSON.stringify(json, null, 2)}\n`);
+  }
+  process.stdout.write(`${markdown}\n`);
+  log(`done in ${seconds.toFixed(0)} s; results in ${opts.outDir}/latest-${kind}.md`);
+}
+
+main().then(
+  () => process.exit(0),
+  async (err: unknown) => {
+    process.stderr.write(
+      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    await stopAllServers();
+    process.exit(1);
+  },
+);

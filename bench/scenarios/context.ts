@@ -1,0 +1,53 @@
+// What every scenario gets from the runner, and the start/stop discipline: each
+// server and generator is stopped on every path, and the runner can kill what is
+// still alive when its own deadline passes.
+import { LoadGenerator, type GeneratorOptions } from "../load/generator.js";
+import { ServerProcess } from "../lib/server-process.js";
+import type { ServerSpec } from "../lib/servers.js";
+
+export interface RunContext {
+  full: boolean;
+  workers: number;
+  contentBytes: number;
+  /** Extra node flags for Roomcast only (e.g. --cpu-prof). */
+  roomcastNodeArgs: string[];
+  log(line: string): void;
+  /** False once the runner's time budget is spent: scenarios stop starting runs. */
+  inBudget(): boolean;
+}
+
+const live = new Set<ServerProcess>();
+
+export async function withServer<T>(
+  ctx: RunContext,
+  spec: ServerSpec,
+  env: Record<string, string>,
+  body: (server: ServerProcess) => Promise<T>,
+): Promise<T> {
+  const nodeArgs = spec.name === "roomcast" ? ctx.roomcastNodeArgs : [];
+  const server = await ServerProcess.start(spec, env, nodeArgs);
+  live.add(server);
+  try {
+    return await body(server);
+  } finally {
+    await server.stop();
+    live.delete(server);
+  }
+}
+
+export async function withGenerator<T>(
+  opts: GeneratorOptions,
+  body: (gen: LoadGenerator) => Promise<T>,
+): Promise<T> {
+  const gen = new LoadGenerator(opts);
+  try {
+    return await body(gen);
+  } finally {
+    await gen.stop();
+  }
+}
+
+/** Last resort for the runner's watchdog. */
+export async function stopAllServers(): Promise<void> {
+  await Promise.all([...live].map((s) => s.stop()));
+}

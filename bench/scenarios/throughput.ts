@@ -1,0 +1,145 @@
+// Fanout and many-rooms: publishers ramp up their rate until the server stops
+// keeping up (delivered < 90 % of offered); the best delivered rate is the
+// saturation figure. Then, after the backlog drains, latency is measured at half
+// of that server's own saturation rate.
+import { setTimeout as sleep } from "node:timers/promises";
+import type { MemberSpec } from "../load/messages.js";
+import { rssBytes } from "../lib/proc-stats.js";
+import type { ServerSpec } from "../lib/servers.js";
+import { nextSourceAddresses } from "../lib/source-addresses.js";
+import type { Metric } from "../report/model.js";
+import { withGenerator, withServer, type RunContext } from "./context.js";
+import { measureWindow, waitQuiet, type WindowResult } from "./window.js";
+
+export interface ThroughputShape {
+  rooms: number;
+  roomSize: number;
+  publishersPerRoom: number;
+  /** First step of the ramp, in delivered messages per second. */
+  startDelivered: number;
+}
+
+export const THROUGHPUT_METRICS: Metric[] = [
+  {
+    key: "saturation",
+    label: "delivered msg/s at saturation",
+    unit: "msg/s",
+    better: "higher",
+    digits: 0,
+  },
+  {
+    key: "cpuPerMsg",
+    label: "server CPU per delivered msg at saturation",
+    unit: "µs",
+    better: "lower",
+    digits: 2,
+  },
+  { key: "p50", label: "p50 latency at half load", unit: "ms", better: "lower", digits: 2 },
+  { key: "p99", label: "p99 latency at half load", unit: "ms", better: "lower", digits: 2 },
+  { key: "p999", label: "p99.9 latency at half load", unit: "ms", better: "lower", digits: 2 },
+  {
+    key: "cpuPerMsgHalf",
+    label: "server CPU per delivered msg at half load",
+    unit: "µs",
+    better: "lower",
+    digits: 2,
+  },
+  { key: "rssMiB", label: "server RSS after the run", unit: "MiB", better: "lower", digits: 1 },
+  {
+    key: "genCpu",
+    label: "generator CPU at saturation (1.0 = one core)",
+    unit: "cores",
+    better: "lower",
+    digits: 2,
+  },
+];
+
+const SATURATED = 0.9;
+
+function members(shape: ThroughputShape): MemberSpec[] {
+  const out: MemberSpec[] = [];
+  for (let r = 0; r < shape.rooms; r++) {
+    for (let m = 0; m < shape.roomSize; m++) {
+      out.push({ room: `bench-${r}`, publisher: m < shape.publishersPerRoom });
+    }
+  }
+  return out;
+}
+
+function step(w: WindowResult, offered: number): Record<string, number> {
+  return {
+    offeredDelivered: Math.round(offered),
+    delivered: Math.round(w.deliveredPerSec),
+    serverCpu: Number(w.serverCpuUtil.toFixed(2)),
+    generatorCpu: Number(w.generatorCpuUtil.toFixed(2)),
+    cpuUsPerMsg: Number(w.serverCpuUsPerDelivered.toFixed(2)),
+    skipped: w.skipped,
+    errors: w.errors,
+    closed: w.closed,
+  };
+}
+
+export async function runThroughput(
+  ctx: RunContext,
+  spec: ServerSpec,
+  shape: ThroughputShape,
+): Promise<{ values: Record<string, number>; detail: unknown }> {
+  const stepMs = ctx.full ? 2500 : 700;
+  const settleMs = ctx.full ? 700 : 300;
+  const growth = ctx.full ? 1.2 : 1.4;
+  const maxSteps = ctx.full ? 20 : 10;
+  const latencyMs = ctx.full ? 5000 : 1500;
+  const list = members(shape);
+  return withServer(ctx, spec, {}, (server) =>
+    withGenerator(
+      {
+        url: server.url,
+        kind: spec.kind,
+        members: list,
+        workers: ctx.workers,
+        sourceAddresses: nextSourceAddresses(Math.max(2, Math.ceil(list.length / 10_000))),
+        contentBytes: ctx.contentBytes,
+      },
+      async (gen) => {
+        const connected = await gen.connect();
+        if (connected.failed > 0) {
+          throw new Error(
+            `${connected.failed} of ${list.length} connections failed: ${connected.firstError}`,
+          );
+        }
+        const steps: Record<string, number>[] = [];
+        let best: WindowResult | undefined;
+        let offered = shape.startDelivered;
+        for (let i = 0; i < maxSteps; i++, offered *= growth) {
+          await gen.setRate(offered / shape.roomSize);
+          await sleep(settleMs);
+          const w = await measureWindow(gen, server, stepMs);
+          steps.push(step(w, offered));
+          if (best === undefined || w.deliveredPerSec > best.deliveredPerSec) best = w;
+          if (w.closed > 0 || w.deliveredPerSec < SATURATED * offered || !server.alive) break;
+        }
+        await gen.setRate(0);
+        const drained = await waitQuiet(gen, 15_000);
+        const saturation = best?.deliveredPerSec ?? Number.NaN;
+        const halfRate = saturation / 2;
+        await gen.setRate(halfRate / shape.roomSize);
+        await sleep(settleMs);
+        const half = await measureWindow(gen, server, latencyMs);
+        await gen.setRate(0);
+        const lat = half.end.latency;
+        const values: Record<string, number> = {
+          saturation,
+          cpuPerMsg: best?.serverCpuUsPerDelivered ?? Number.NaN,
+          p50: lat.quantile(0.5) / 1000,
+          p99: lat.quantile(0.99) / 1000,
+          p999: lat.quantile(0.999) / 1000,
+          cpuPerMsgHalf: half.serverCpuUsPerDelivered,
+          rssMiB: rssBytes(server.pid) / 1024 / 1024,
+          genCpu: best?.generatorCpuUtil ?? Number.NaN,
+        };
+        const detail = { steps, drained, half: step(half, halfRate), latencySamples: lat.total };
+        return { values, detail };
+      },
+    ),
+  );
+}
