@@ -1,61 +1,18 @@
-// The composition root: the only file that names concrete adapters. It reads
-// the configuration, opens the store and the broker, and starts the gateway.
+// The composition root: it reads the configuration, opens the store and the
+// broker (named in adapters.ts, the one place that knows concrete adapters),
+// and starts the gateway.
 import type { Config } from "./config/schema.js";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { GuardedStore } from "./core/guarded-store.js";
 import { Housekeeping } from "./core/housekeeping.js";
 import { Router } from "./core/router.js";
 import { Gateway } from "./gateway/gateway.js";
-import { createLogger, type Logger } from "./observability/logging.js";
+import { createLogger } from "./observability/logging.js";
 import type { Broker } from "./ports/broker.js";
 import type { Store } from "./ports/store.js";
+import { createBroker, createStore } from "./adapters.js";
 
 const DRAIN_WINDOW_MS = 5000;
-
-/** Adapters load lazily so an unused backend's client library is never required. */
-export async function createStore(config: Config, log: Logger): Promise<Store> {
-  switch (config.STORE) {
-    case "memory": {
-      const { MemoryStore } = await import("./adapters/store/memory-store.js");
-      return new MemoryStore();
-    }
-    case "sqlite": {
-      const { SqliteStore } = await import("./adapters/store/sqlite-store.js");
-      return new SqliteStore({ path: config.SQLITE_PATH });
-    }
-    case "postgres": {
-      const { PostgresStore } = await import("./adapters/store/postgres-store.js");
-      log.debug("using PostgreSQL store");
-      return new PostgresStore({
-        url: config.POSTGRES_URL ?? "",
-        poolSize: config.POSTGRES_POOL_SIZE,
-        statementTimeoutMs: config.STORE_TIMEOUT,
-      });
-    }
-  }
-}
-
-export async function createBroker(config: Config, log: Logger): Promise<Broker> {
-  switch (config.BROKER) {
-    case "memory": {
-      const { MemoryBroker } = await import("./adapters/broker/memory-broker.js");
-      return new MemoryBroker();
-    }
-    case "nats": {
-      const { NatsBroker } = await import("./adapters/broker/nats-broker.js");
-      return new NatsBroker({ url: config.NATS_URL, prefix: config.BROKER_PREFIX, log });
-    }
-    case "redis": {
-      const { RedisBroker } = await import("./adapters/broker/redis-broker.js");
-      return new RedisBroker({
-        url: config.REDIS_URL,
-        prefix: config.BROKER_PREFIX,
-        sharded: config.REDIS_SHARDED,
-        log,
-      });
-    }
-  }
-}
 
 function describeMode(store: Store, broker: Broker): string {
   if (!broker.capabilities.distributed) return "embedded";
@@ -108,6 +65,7 @@ async function main(): Promise<void> {
     },
     log,
   );
+  await router.start();
   const housekeeping = new Housekeeping(
     store,
     { maxPerRoom: config.HISTORY_SIZE, maxAgeMs: config.HISTORY_TTL },

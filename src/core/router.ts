@@ -21,6 +21,7 @@ import { StoreUnavailableError } from "./guarded-store.js";
 import { Member, type MemberHost } from "./member.js";
 import type { Outlet } from "./outlet.js";
 import { Membership, Room } from "./room.js";
+import { decodeControl, encodeControl, type ControlMessage } from "./node-control.js";
 import { hashToken, newMemberId, newToken } from "./sessions.js";
 import { randomUUID } from "node:crypto";
 
@@ -69,6 +70,9 @@ export class Router implements MemberHost {
   readonly #saving = new Map<string, Promise<void>>();
   readonly #flushTimer: NodeJS.Timeout;
   readonly #refreshTimer: NodeJS.Timeout;
+  /** Names this node on the control channel. */
+  readonly nodeId = randomUUID();
+  #control: Subscription | undefined;
 
   constructor(store: Store, broker: Broker, opts: RouterOptions, log: Logger) {
     this.#store = store;
@@ -88,6 +92,45 @@ export class Router implements MemberHost {
     broker.onStatus((connected) => {
       if (connected) this.#catchUpAll();
     });
+  }
+
+  /** Subscribes to the node-control channel. */
+  async start(): Promise<void> {
+    this.#control = await this.#broker.subscribeControl((payload) => {
+      const msg = decodeControl(payload);
+      if (msg === undefined) {
+        this.#log.warn("unknown control message dropped");
+        return;
+      }
+      this.#onControl(msg);
+    });
+  }
+
+  #onControl(msg: ControlMessage): void {
+    switch (msg.type) {
+      case "takeover": {
+        if (msg.from === this.nodeId) return;
+        const live = this.#members.get(msg.memberId);
+        if (live !== undefined) {
+          // The new node already read the stored position; saving ours now
+          // could overwrite what it saves next.
+          this.detach(live, false);
+          live.outlet.close(CloseCode.SessionTakenOver);
+        }
+        return;
+      }
+      case "close_user": {
+        for (const member of [...this.#members.values()]) {
+          if (member.userId === msg.userId) member.outlet.close(msg.code as CloseCode);
+        }
+        return;
+      }
+    }
+  }
+
+  /** Closes every socket of a user on every node (used when access is revoked). */
+  async closeUser(userId: string, code: CloseCode): Promise<void> {
+    await this.#broker.publishControl(encodeControl({ type: "close_user", userId, code }));
   }
 
   get memberCount(): number {
@@ -113,6 +156,14 @@ export class Router implements MemberHost {
       if (record !== undefined && record.userId === userId) {
         const live = this.#members.get(record.memberId);
         const rooms = live !== undefined ? this.#takeOver(live) : record.rooms;
+        if (live === undefined && this.#broker.capabilities.distributed) {
+          // It may still be connected to another node: that node closes it.
+          await this.#broker
+            .publishControl(
+              encodeControl({ type: "takeover", memberId: record.memberId, from: this.nodeId }),
+            )
+            .catch((err: unknown) => this.#log.warn({ err }, "takeover notice not sent"));
+        }
         return { memberId: record.memberId, userId, token: fresh, rooms, resumed: true };
       }
     }
@@ -503,6 +554,7 @@ export class Router implements MemberHost {
   }
 
   async close(): Promise<void> {
+    await this.#control?.unsubscribe().catch(() => undefined);
     clearInterval(this.#flushTimer);
     clearInterval(this.#refreshTimer);
     await this.flushAll();

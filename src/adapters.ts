@@ -1,0 +1,50 @@
+// The one place that names concrete adapters: configuration in, ports out.
+// Adapters load lazily so an unused backend's client library is never required.
+import type { Config } from "./config/schema.js";
+import type { Logger } from "./observability/logging.js";
+import type { Broker } from "./ports/broker.js";
+import type { Store } from "./ports/store.js";
+
+export async function createStore(config: Config, log: Logger): Promise<Store> {
+  switch (config.STORE) {
+    case "memory": {
+      const { MemoryStore } = await import("./adapters/store/memory-store.js");
+      return new MemoryStore();
+    }
+    case "sqlite": {
+      const { SqliteStore } = await import("./adapters/store/sqlite-store.js");
+      return new SqliteStore({ path: config.SQLITE_PATH });
+    }
+    case "postgres": {
+      const { PostgresStore } = await import("./adapters/store/postgres-store.js");
+      log.debug("using PostgreSQL store");
+      return new PostgresStore({
+        url: config.POSTGRES_URL ?? "",
+        poolSize: config.POSTGRES_POOL_SIZE,
+        statementTimeoutMs: config.STORE_TIMEOUT,
+      });
+    }
+  }
+}
+
+export async function createBroker(config: Config, log: Logger): Promise<Broker> {
+  switch (config.BROKER) {
+    case "memory": {
+      const { MemoryBroker } = await import("./adapters/broker/memory-broker.js");
+      return new MemoryBroker({ prefix: config.BROKER_PREFIX, log });
+    }
+    case "nats": {
+      const { NatsBroker } = await import("./adapters/broker/nats-broker.js");
+      return new NatsBroker({ url: config.NATS_URL, prefix: config.BROKER_PREFIX, log });
+    }
+    case "redis": {
+      const { RedisBroker } = await import("./adapters/broker/redis-broker.js");
+      return new RedisBroker({
+        url: config.REDIS_URL,
+        prefix: config.BROKER_PREFIX,
+        sharded: config.REDIS_SHARDED,
+        log,
+      });
+    }
+  }
+}
