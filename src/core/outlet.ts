@@ -7,10 +7,11 @@ export interface Outlet {
   readonly codec: Codec;
   /**
    * Queues one encoded envelope (the codec's own output, possibly a buffer
-   * shared by every member of a room). Never throws; does nothing once the
-   * outlet is closing. Enforces the outbound buffer limit itself.
+   * shared by every member of a room). Never throws. Returns false when the
+   * payload was dropped: the connection is closing (either side) or just
+   * overflowed its outbound buffer limit, which the outlet enforces itself.
    */
-  send(payload: Uint8Array): void;
+  send(payload: Uint8Array): boolean;
   /** Starts closing the connection with a registered close code. */
   close(code: CloseCode): void;
 }

@@ -17,7 +17,7 @@ export class Membership {
   buffer: Delivery[] = [];
   /** The highest offset the client acknowledged, if it ever did. */
   acked: bigint | undefined;
-  /** The last offset sent before going live; afterwards the room's delivered offset. */
+  /** The last offset handed to the connection (replayed or live). */
   sentUpTo = 0n;
 
   constructor(outlet: Outlet, roomId: string) {
@@ -115,8 +115,8 @@ export class Room {
   #emit(d: Delivery): void {
     this.#delivered = d.offset;
     for (const m of this.#members) {
-      if (m.live) m.outlet.send(d.encoded(m.outlet.codec));
-      else m.buffer.push(d);
+      if (!m.live) m.buffer.push(d);
+      else if (m.outlet.send(d.encoded(m.outlet.codec))) m.sentUpTo = d.offset;
     }
   }
 

@@ -212,7 +212,7 @@ export class Router implements MemberHost {
     member.rooms.clear();
     this.#dirty.delete(member);
     if (this.#members.get(member.id) === member) this.#members.delete(member.id);
-    if (save) void this.#save(member.id, positions);
+    if (save) this.#saveQuietly(member.id, positions);
   }
 
   #takeOver(live: Member): SessionRoom[] {
@@ -226,28 +226,41 @@ export class Router implements MemberHost {
   #positions(member: Member): SessionRoom[] {
     const out: SessionRoom[] = [];
     for (const m of member.rooms.values()) {
-      const entry = this.#rooms.get(m.roomId);
-      const sent = m.live && entry !== undefined ? entry.room.delivered : m.sentUpTo;
-      out.push({ room: m.roomId, offset: m.acked ?? sent, epoch: entry?.room.epoch ?? "" });
+      const epoch = this.#rooms.get(m.roomId)?.room.epoch ?? "";
+      out.push({ room: m.roomId, offset: m.acked ?? m.sentUpTo, epoch });
     }
     return out;
   }
 
+  /**
+   * Saves a member's session. Saves of one member are chained so a late one
+   * never overwrites a newer one. Rejects when the store fails.
+   */
   #save(memberId: string, rooms: readonly SessionRoom[]): Promise<void> {
-    // Saves of one member are chained so a late one never overwrites a newer one.
     const previous = this.#saving.get(memberId) ?? Promise.resolve();
-    const next = previous
-      .then(() => this.#store.saveSession(memberId, rooms, Date.now() + this.#opts.sessionTtlMs))
-      .catch((err: unknown) => this.#log.warn({ err, member: memberId }, "saving session failed"))
+    const next = previous.then(() =>
+      this.#store.saveSession(memberId, rooms, Date.now() + this.#opts.sessionTtlMs),
+    );
+    const settled: Promise<void> = next
+      .then(
+        () => undefined,
+        () => undefined,
+      )
       .finally(() => {
-        if (this.#saving.get(memberId) === next) this.#saving.delete(memberId);
+        if (this.#saving.get(memberId) === settled) this.#saving.delete(memberId);
       });
-    this.#saving.set(memberId, next);
+    this.#saving.set(memberId, settled);
     return next;
   }
 
+  #saveQuietly(memberId: string, rooms: readonly SessionRoom[]): void {
+    this.#save(memberId, rooms).catch((err: unknown) =>
+      this.#log.warn({ err, member: memberId }, "saving session failed"),
+    );
+  }
+
   #flushDirty(): void {
-    for (const member of this.#dirty) void this.#save(member.id, this.#positions(member));
+    for (const member of this.#dirty) this.#saveQuietly(member.id, this.#positions(member));
     this.#dirty.clear();
   }
 
@@ -328,9 +341,11 @@ export class Router implements MemberHost {
       return;
     }
     const m = new Membership(member.outlet, roomId);
+    const liveFrom = room.delivered;
+    // Until it goes live, the member stands where it asked to start.
+    m.sentUpTo = since?.offset ?? liveFrom;
     member.rooms.set(roomId, m);
     room.add(m);
-    const liveFrom = room.delivered;
 
     let joinedAt = liveFrom;
     let recovered = false;
@@ -368,23 +383,27 @@ export class Router implements MemberHost {
           .map((msg) => Delivery.fromStored(msg));
       }
     }
+    // The membership is durable before the client hears of it; its position
+    // is where the client stands before the replay.
+    m.sentUpTo = recovered && since !== undefined ? since.offset : joinedAt;
+    try {
+      await this.#save(member.id, this.#positions(member));
+    } catch (err) {
+      this.#leaveRoom(m);
+      member.rooms.delete(roomId);
+      throw unavailable(err, roomId);
+    }
+    if (member.closed) return;
     // All-or-nothing: recovered → room_joined at the head, every missed
     // message, then live; not recovered → room_joined at the point live
     // delivery starts, and no replay.
     this.#sendJoined(member, roomId, room.epoch, joinedAt, recovered);
     const codec = member.outlet.codec;
-    for (const d of replay) member.outlet.send(d.encoded(codec));
-    let sent = joinedAt;
-    for (const d of m.buffer) {
-      if (d.offset > sent) {
-        member.outlet.send(d.encoded(codec));
-        sent = d.offset;
-      }
+    for (const d of [...replay, ...m.buffer]) {
+      if (d.offset > m.sentUpTo && member.outlet.send(d.encoded(codec))) m.sentUpTo = d.offset;
     }
     m.buffer = [];
-    m.sentUpTo = sent;
     m.live = true;
-    await this.#save(member.id, this.#positions(member));
   }
 
   #sendJoined(
@@ -409,7 +428,7 @@ export class Router implements MemberHost {
     if (m === undefined) throw new WireError(ErrorCode.NotJoined, undefined, roomId);
     member.rooms.delete(roomId);
     this.#leaveRoom(m);
-    await this.#save(member.id, this.#positions(member));
+    this.#saveQuietly(member.id, this.#positions(member));
     member.send(
       envelope({ case: "roomLeft", value: { $typeName: "roomcast.v1.RoomLeft", roomId } }),
     );
@@ -420,8 +439,11 @@ export class Router implements MemberHost {
       throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
     const m = member.rooms.get(roomId);
     if (m === undefined) throw new WireError(ErrorCode.NotJoined, undefined, roomId);
-    if (m.acked === undefined || offset > m.acked) {
-      m.acked = offset;
+    // An ack can't reach past what this member was sent (a bogus ack would
+    // otherwise make its next resume fail with offset_out_of_range).
+    const clamped = offset < m.sentUpTo ? offset : m.sentUpTo;
+    if (m.acked === undefined || clamped > m.acked) {
+      m.acked = clamped;
       this.#dirty.add(member);
     }
   }

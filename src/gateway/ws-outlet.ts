@@ -43,13 +43,14 @@ export class WsOutlet implements Outlet {
     return this.#closing;
   }
 
-  send(payload: Uint8Array): void {
-    if (this.#closing) return;
+  send(payload: Uint8Array): boolean {
+    // readyState leaves OPEN as soon as the peer's close frame arrives.
+    if (this.#closing || this.#ws.readyState !== this.#ws.OPEN) return false;
     if (this.#ws.bufferedAmount + this.#queuedBytes + payload.byteLength > this.#maxBuffered) {
       // A reader that cannot keep up is cut off instead of slowing its rooms.
       this.#onSlow();
       this.close(CloseCode.SlowConsumer);
-      return;
+      return false;
     }
     this.#queued.push(payload);
     this.#queuedBytes += payload.byteLength;
@@ -61,6 +62,7 @@ export class WsOutlet implements Outlet {
         setImmediate(flushAll);
       }
     }
+    return true;
   }
 
   /** Writes what this turn queued. */

@@ -74,7 +74,10 @@ describe("resume - replay", () => {
       replay.map((m) => m["offset"]),
       Array.from({ length: 500 }, (_, i) => String(i + 6)),
     );
-    assert.deepEqual(replay.map((m) => m["content"]), Array.from({ length: 500 }, (_, i) => `missed${i}`));
+    assert.deepEqual(
+      replay.map((m) => m["content"]),
+      Array.from({ length: 500 }, (_, i) => `missed${i}`),
+    );
     await publish(b, room, 1, "live");
     const live = await a2.next("message");
     assert.deepEqual([live["offset"], live["content"]], ["506", "live0"]);
@@ -95,7 +98,10 @@ describe("resume - replay", () => {
     const joined = await a2.next("room_joined");
     assert.deepEqual([joined["offset"], joined["recovered"]], ["5", true]);
     const got = [await a2.next("message"), await a2.next("message")];
-    assert.deepEqual(got.map((m) => m["offset"]), ["4", "5"]);
+    assert.deepEqual(
+      got.map((m) => m["offset"]),
+      ["4", "5"],
+    );
   });
 
   test("live messages published during the replay follow it with no gap and no duplicate", async () => {
@@ -113,11 +119,18 @@ describe("resume - replay", () => {
     await during;
     const got = [];
     for (let i = 0; i < 400; i++) got.push((await a2.next("message"))["offset"]);
-    assert.deepEqual(got, Array.from({ length: 400 }, (_, i) => String(i + 1)));
+    assert.deepEqual(
+      got,
+      Array.from({ length: 400 }, (_, i) => String(i + 1)),
+    );
   });
 
   test("more missed than SESSION_REPLAY_LIMIT gives recovered: false and no replay", async () => {
-    const s = await startServer({ STORE: "sqlite", SQLITE_PATH: pathJoin(dir, "limit.db"), SESSION_REPLAY_LIMIT: "5" });
+    const s = await startServer({
+      STORE: "sqlite",
+      SQLITE_PATH: pathJoin(dir, "limit.db"),
+      SESSION_REPLAY_LIMIT: "5",
+    });
     try {
       const [a, sa] = await open({}, s.wsUrl);
       const [b] = await open({}, s.wsUrl);
@@ -150,7 +163,10 @@ describe("resume - replay", () => {
     a.send({ join_room: { room_id: room, since: { offset: "6", epoch: "" } } });
     const joined = await a.next("room_joined", 5000, (j) => j["room_id"] === room);
     assert.deepEqual([joined["offset"], joined["recovered"]], ["8", true]);
-    assert.deepEqual([(await a.next("message"))["offset"], (await a.next("message"))["offset"]], ["7", "8"]);
+    assert.deepEqual(
+      [(await a.next("message"))["offset"], (await a.next("message"))["offset"]],
+      ["7", "8"],
+    );
     const [c] = await open();
     c.send({ join_room: { room_id: room, since: { offset: "3", epoch: "another-epoch" } } });
     const other = await c.next("room_joined");
@@ -211,7 +227,10 @@ describe("resume - crash", () => {
     const joinedBefore = await join(a, "crash");
     await join(b, "crash");
     const offsets = await publish(b, "crash", 10);
-    assert.deepEqual(offsets, Array.from({ length: 10 }, (_, i) => String(i + 1)));
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: 10 }, (_, i) => String(i + 1)),
+    );
     await s1.kill9();
     await a.closed;
 
@@ -221,7 +240,10 @@ describe("resume - crash", () => {
       assert.equal(s["resumed"], true);
       assert.deepEqual(s["rooms"], ["crash"]);
       const joined = await a2.next("room_joined");
-      assert.deepEqual([joined["epoch"], joined["offset"], joined["recovered"]], [joinedBefore["epoch"], "10", true]);
+      assert.deepEqual(
+        [joined["epoch"], joined["offset"], joined["recovered"]],
+        [joinedBefore["epoch"], "10", true],
+      );
       const replay = [];
       for (let i = 0; i < 10; i++) replay.push((await a2.next("message"))["offset"]);
       assert.deepEqual(replay, offsets, "every acknowledged message survived");
