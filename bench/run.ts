@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadAverage, machineInfo, type MachineInfo } from "./lib/machine.js";
-import { parseOptions, type Options, type ScenarioName } from "./lib/cli.js";
+import { parseOptions, runsFor, type Options, type ScenarioName } from "./lib/cli.js";
 import { startNoiseMeter } from "./lib/noise.js";
 import { GENERATOR_CORE, pinSelf } from "./lib/pin.js";
 import { isBuilt, serverSpec, SERVER_NAMES, type ServerName } from "./lib/servers.js";
@@ -15,7 +15,12 @@ import { clusterNote } from "./scenarios/cluster.js";
 import { stopAllServers, type RunContext } from "./scenarios/context.js";
 import { DURABLE_METRICS, runDurable, STORES } from "./scenarios/durable.js";
 import { idleMetrics, runIdleMemory } from "./scenarios/idle-memory.js";
-import { runThroughput, THROUGHPUT_METRICS, type ThroughputShape } from "./scenarios/throughput.js";
+import {
+  generatorBoundNotes,
+  runThroughput,
+  THROUGHPUT_METRICS,
+  type ThroughputShape,
+} from "./scenarios/throughput.js";
 
 type RunOne = (variant: string) => Promise<{ values: Record<string, number>; detail: unknown }>;
 
@@ -45,7 +50,7 @@ function plan(
         rooms: 1,
         roomSize: 1000,
         publishersPerRoom: 10,
-        startDelivered: opts.full ? 20_000 : 30_000,
+        startDelivered: opts.full ? 20_000 : 60_000,
       };
       const title = "Fanout: one room of 1,000 members, 10 publishers";
       return {
@@ -59,7 +64,7 @@ function plan(
         rooms,
         roomSize: 10,
         publishersPerRoom: 1,
-        startDelivered: opts.full ? 20_000 : 30_000,
+        startDelivered: opts.full ? 20_000 : 40_000,
       };
       const title = `Many rooms: ${(rooms * 10).toLocaleString("en-US")} members in ${rooms.toLocaleString("en-US")} rooms of 10, one publisher per room`;
       return {
@@ -69,7 +74,7 @@ function plan(
     }
     case "idle": {
       // 20,000 sockets do not fit: the hard open-files limit here is 20,000 per process.
-      const levels = opts.full ? [10_000, 19_900] : [2_000, 4_000];
+      const levels = opts.full ? [10_000, 19_900] : [1_000, 2_000];
       const title = "Idle memory: connections that joined one room (rooms of 100) and stay silent";
       return {
         result: newScenario(name, title, idleMetrics(levels), servers, ratioOf),
@@ -95,16 +100,16 @@ function plan(
   }
 }
 
-async function runPlan(p: Plan, opts: Options, ctx: RunContext): Promise<void> {
+async function runPlan(p: Plan, runs: number, ctx: RunContext): Promise<void> {
   const noise = startNoiseMeter();
   const load0 = loadAverage();
-  for (let run = 1; run <= opts.runs; run++) {
+  for (let run = 1; run <= runs; run++) {
     for (const variant of p.result.variants) {
       if (!ctx.inBudget()) {
         p.result.notes.push(`Time budget spent: stopped before run ${run} of ${variant}.`);
         return;
       }
-      ctx.log(`${p.result.name} run ${run}/${opts.runs}: ${variant}`);
+      ctx.log(`${p.result.name} run ${run}/${runs}: ${variant}`);
       try {
         const { values, detail } = await p.run(variant);
         p.result.runs[variant]?.push(values);
@@ -143,7 +148,7 @@ function header(
     `- Software: Node ${machine.node}; ${pkgs}; Roomcast at git ${machine.gitCommit}`,
     `- Pinning: ${machine.pinned ? "server on core 0, generator (all threads) on core 1 (taskset)" : "none (taskset unavailable): server and generator share cores"}`,
     `- Load average before the run: ${load}; other processes used ${otherCores.toFixed(2)} cores on average during the run (${Math.round(seconds)} s)`,
-    `- Generator: ${opts.workers} worker_threads, ws / socket.io-client, ${opts.contentBytes}-byte content; ${opts.runs} alternating runs per figure`,
+    `- Generator: ${opts.workers} worker_threads, ws / socket.io-client, ${opts.contentBytes}-byte content; runs alternate between the variants`,
   ].join("\n");
 }
 
@@ -193,7 +198,9 @@ async function main(): Promise<void> {
       globalNotes.push(p);
       continue;
     }
-    await runPlan(p, opts, ctx);
+    await runPlan(p, runsFor(opts, name), ctx);
+    if (name === "fanout" || name === "many-rooms")
+      p.result.notes.push(...generatorBoundNotes(p.result));
     results.push(p.result);
   }
 

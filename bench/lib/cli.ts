@@ -5,7 +5,8 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Options {
   full: boolean;
-  runs: number;
+  /** Runs per variant; unset means 3 in --full and a per-scenario default in short mode. */
+  runs: number | undefined;
   scenarios: ScenarioName[];
   servers: string[];
   workers: number;
@@ -14,6 +15,13 @@ export interface Options {
   /** The runner stops starting runs after this, and kills everything at twice it. */
   budgetSeconds: number;
   outDir: string;
+}
+
+/** Short mode repeats the headline scenarios three times and the slow ones once. */
+export function runsFor(opts: Options, scenario: ScenarioName): number {
+  if (opts.runs !== undefined) return opts.runs;
+  if (opts.full) return 3;
+  return scenario === "fanout" || scenario === "idle" ? 3 : 1;
 }
 
 const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster]
@@ -28,7 +36,7 @@ export function parseOptions(argv: string[]): Options {
   const full = argv.includes("--full");
   const opts: Options = {
     full,
-    runs: 3,
+    runs: undefined,
     scenarios: full ? [...SCENARIOS] : ["fanout", "many-rooms", "idle", "durable"],
     servers: ["roomcast", "raw-ws", "socketio"],
     workers: 2,

@@ -285,7 +285,7 @@ export class Router implements MemberHost {
         return;
       }
       case "leaveRoom":
-        await this.leave(member, env.kind.value.roomId);
+        this.leave(member, env.kind.value.roomId);
         return;
       case "message":
         await this.publish(member, env.kind.value);
@@ -421,7 +421,7 @@ export class Router implements MemberHost {
     );
   }
 
-  async leave(member: Member, roomId: string): Promise<void> {
+  leave(member: Member, roomId: string): void {
     if (!isValidRoomId(roomId))
       throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
     const m = member.rooms.get(roomId);
