@@ -74,7 +74,7 @@ function plan(
     }
     case "idle": {
       // 20,000 sockets do not fit: the hard open-files limit here is 20,000 per process.
-      const levels = opts.full ? [10_000, 19_900] : [1_000, 2_000];
+      const levels = opts.full ? [10_000, 19_900] : [2_000];
       const title = "Idle memory: connections that joined one room (rooms of 100) and stay silent";
       return {
         result: newScenario(name, title, idleMetrics(levels), servers, ratioOf),

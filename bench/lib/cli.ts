@@ -42,7 +42,7 @@ export function parseOptions(argv: string[]): Options {
     workers: 2,
     contentBytes: 64,
     cpuProf: false,
-    budgetSeconds: full ? 40 * 60 : 150,
+    budgetSeconds: full ? 40 * 60 : 165,
     outDir: "bench/results",
   };
   for (let i = 0; i < argv.length; i++) {

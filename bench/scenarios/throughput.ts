@@ -55,6 +55,8 @@ export const THROUGHPUT_METRICS: Metric[] = [
 ];
 
 const SATURATED = 0.9;
+/** Delivered msg/s every server sustains: latency at the same load for all. */
+const COMMON_RATE = 30_000;
 
 function members(shape: ThroughputShape): MemberSpec[] {
   const out: MemberSpec[] = [];
@@ -87,7 +89,7 @@ export async function runThroughput(
   const stepMs = ctx.full ? 2500 : 600;
   const settleMs = ctx.full ? 700 : 250;
   const growth = ctx.full ? 1.2 : 1.5;
-  const maxSteps = ctx.full ? 20 : 7;
+  const maxSteps = ctx.full ? 20 : 6;
   const latencyMs = ctx.full ? 5000 : 1000;
   const list = members(shape);
   return withServer(ctx, spec, {}, (server) =>
@@ -125,6 +127,9 @@ export async function runThroughput(
         await gen.setRate(halfRate / shape.roomSize);
         await sleep(settleMs);
         const half = await measureWindow(gen, server, latencyMs);
+        await gen.setRate(COMMON_RATE / shape.roomSize);
+        await sleep(settleMs);
+        const common = await measureWindow(gen, server, latencyMs);
         await gen.setRate(0);
         const lat = half.end.latency;
         const values: Record<string, number> = {
@@ -133,11 +138,18 @@ export async function runThroughput(
           p50: lat.quantile(0.5) / 1000,
           p99: lat.quantile(0.99) / 1000,
           p999: lat.quantile(0.999) / 1000,
+          p99Common: common.end.latency.quantile(0.99) / 1000,
           cpuPerMsgHalf: half.serverCpuUsPerDelivered,
           rssMiB: rssBytes(server.pid) / 1024 / 1024,
           genCpu: best?.generatorCpuUtil ?? Number.NaN,
         };
-        const detail = { steps, drained, half: step(half, halfRate), latencySamples: lat.total };
+        const detail = {
+          steps,
+          drained,
+          half: step(half, halfRate),
+          common: step(common, COMMON_RATE),
+          latencySamples: lat.total,
+        };
         return { values, detail };
       },
     ),
