@@ -1,12 +1,16 @@
-// An Outlet over one `ws` WebSocket. Writes are coalesced per event-loop turn:
-// the raw TCP socket is corked on the first send and uncorked once after the
-// turn, so a burst of frames leaves in one writev; on the binary subprotocol
-// the envelopes of one turn share one frame (PROTOCOL.md allows several).
+// An Outlet over one `ws` WebSocket. Frames are built once per payload and
+// shared: a room sends the same payload to every member, so a small cache
+// turns N framings into one. Writes are coalesced per event-loop turn: frames
+// queue per socket and leave in one corked writev after the turn.
+// Frames go straight to the TCP socket; that is safe because `ws` writes its
+// own frames (pings, close) synchronously and whole (no compression here),
+// so frames never interleave mid-frame.
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import type { Codec } from "../protocol/codec.js";
 import { CloseCode, closeReasons } from "../protocol/errors.js";
 import type { Outlet } from "../core/outlet.js";
+import { Opcode, buildFrame } from "./frame.js";
 
 /** How long a closing socket may take to finish its close handshake. */
 const CLOSE_GRACE_MS = 5000;
@@ -20,13 +24,28 @@ function flushAll(): void {
   for (const outlet of list) outlet.flush();
 }
 
+/** The last payload framed per opcode: a room's fanout hits it for every member after the first. */
+const lastFramed: { payload: Uint8Array | undefined; frame: Buffer }[] = [
+  { payload: undefined, frame: Buffer.alloc(0) },
+  { payload: undefined, frame: Buffer.alloc(0) },
+];
+
+function frameOf(binary: boolean, payload: Uint8Array): Buffer {
+  const slot = lastFramed[binary ? 1 : 0]!;
+  if (slot.payload !== payload) {
+    slot.frame = buildFrame(binary ? Opcode.Binary : Opcode.Text, payload);
+    slot.payload = payload;
+  }
+  return slot.frame;
+}
+
 export class WsOutlet implements Outlet {
   readonly codec: Codec;
   readonly #ws: WebSocket;
   readonly #raw: Duplex;
   readonly #maxBuffered: number;
   readonly #onSlow: () => void;
-  #queued: Uint8Array[] = [];
+  #queued: Buffer[] = [];
   #queuedBytes = 0;
   #scheduled = false;
   #closing = false;
@@ -39,21 +58,18 @@ export class WsOutlet implements Outlet {
     this.#onSlow = onSlow;
   }
 
-  get closing(): boolean {
-    return this.#closing;
-  }
-
   send(payload: Uint8Array): boolean {
     // readyState leaves OPEN as soon as the peer's close frame arrives.
     if (this.#closing || this.#ws.readyState !== this.#ws.OPEN) return false;
-    if (this.#ws.bufferedAmount + this.#queuedBytes + payload.byteLength > this.#maxBuffered) {
+    const frame = frameOf(this.codec.binary, payload);
+    if (this.#ws.bufferedAmount + this.#queuedBytes + frame.length > this.#maxBuffered) {
       // A reader that cannot keep up is cut off instead of slowing its rooms.
       this.#onSlow();
       this.close(CloseCode.SlowConsumer);
       return false;
     }
-    this.#queued.push(payload);
-    this.#queuedBytes += payload.byteLength;
+    this.#queued.push(frame);
+    this.#queuedBytes += frame.length;
     if (!this.#scheduled) {
       this.#scheduled = true;
       pending.push(this);
@@ -65,22 +81,20 @@ export class WsOutlet implements Outlet {
     return true;
   }
 
-  /** Writes what this turn queued. */
+  /** Writes what this turn queued, in one syscall where the kernel allows. */
   flush(): void {
     this.#scheduled = false;
     const queued = this.#queued;
     if (queued.length === 0) return;
     this.#queued = [];
     this.#queuedBytes = 0;
-    if (this.#closing || this.#ws.readyState !== this.#ws.OPEN) return;
-    if (this.codec.binary) {
-      this.#ws.send(queued.length === 1 ? queued[0]! : Buffer.concat(queued), { binary: true });
+    if (this.#raw.destroyed) return;
+    if (queued.length === 1) {
+      this.#raw.write(queued[0]!);
       return;
     }
-    // ws writes each frame synchronously (no compression), so the corked
-    // socket collects them and uncork sends them in one writev.
     this.#raw.cork();
-    for (const payload of queued) this.#ws.send(payload, { binary: false });
+    for (const frame of queued) this.#raw.write(frame);
     this.#raw.uncork();
   }
 
