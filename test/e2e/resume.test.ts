@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join as pathJoin } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { TestClient } from "../helpers/client.js";
+import { eventually } from "../helpers/eventually.js";
 import { startServer, type ServerProcess } from "../helpers/server.js";
 
 const dir = mkdtempSync(pathJoin(tmpdir(), "roomcast-resume-"));
@@ -171,6 +172,48 @@ describe("resume - replay", () => {
     c.send({ join_room: { room_id: room, since: { offset: "3", epoch: "another-epoch" } } });
     const other = await c.next("room_joined");
     assert.equal(other["recovered"], false, "an offset of another epoch is meaningless");
+  });
+});
+
+describe("resume - history trimming", () => {
+  test("history trimmed past the position gives recovered: false; the head survives", async () => {
+    const s = await startServer({
+      STORE: "sqlite",
+      SQLITE_PATH: pathJoin(dir, "trim.db"),
+      HISTORY_SIZE: "5",
+      TRIM_INTERVAL: "100ms",
+    });
+    try {
+      const [a, sa] = await open({}, s.wsUrl);
+      const [b] = await open({}, s.wsUrl);
+      await join(a, "trim");
+      await join(b, "trim");
+      await closeAndWait(a);
+      await publish(b, "trim", 20);
+      // Wait for the trim job: with 16..20 kept, a probe from 14 cannot recover
+      // (15 is gone), while one from 15 still can.
+      await eventually(async () => {
+        const [probe] = await open({}, s.wsUrl);
+        probe.send({ join_room: { room_id: "trim", since: { offset: "14" } } });
+        const j = await probe.next("room_joined");
+        probe.close();
+        return j["recovered"] === false;
+      });
+      const [a2] = await open({ session: String(sa["token"]) }, s.wsUrl);
+      const joined = await a2.next("room_joined");
+      assert.deepEqual([joined["offset"], joined["recovered"]], ["20", false]);
+      // Within the kept window a position still recovers.
+      const [c] = await open({}, s.wsUrl);
+      c.send({ join_room: { room_id: "trim", since: { offset: "15" } } });
+      const kept = await c.next("room_joined");
+      assert.deepEqual([kept["offset"], kept["recovered"]], ["20", true]);
+      assert.deepEqual(
+        [(await c.next("message"))["offset"], (await c.next("message"))["offset"]],
+        ["16", "17"],
+      );
+    } finally {
+      await s.stop();
+    }
   });
 });
 
