@@ -50,7 +50,7 @@ function plan(
         rooms: 1,
         roomSize: 1000,
         publishersPerRoom: 10,
-        startDelivered: opts.full ? 20_000 : 60_000,
+        startDelivered: opts.full ? 40_000 : 60_000,
       };
       const title = "Fanout: one room of 1,000 members, 10 publishers";
       return {

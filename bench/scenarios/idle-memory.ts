@@ -50,7 +50,7 @@ export async function runIdleMemory(
   spec: ServerSpec,
   levels: readonly number[],
 ): Promise<{ values: Record<string, number>; detail: unknown }> {
-  const settleMs = ctx.full ? 6000 : 1500;
+  const settleMs = ctx.full ? 4000 : 1500;
   return withServer(ctx, spec, {}, async (server) => {
     const base = await settledRss(server, settleMs);
     const values: Record<string, number> = {};
