@@ -1,9 +1,7 @@
 // Versioned SQLite schema. Append new versions; never edit an applied one.
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly sql: string;
-}
+import type { Migration } from "./migration.js";
+
+export type { Migration };
 
 export const sqliteMigrations: readonly Migration[] = [
   {

@@ -1,0 +1,306 @@
+// A private PostgreSQL for tests: initdb + pg_ctl as the `postgres` user (initdb
+// refuses root), data, socket and log in a temp dir, a free port, fsync off.
+// stop() and start() keep the data dir and port, for outage tests. When
+// ROOMCAST_TEST_POSTGRES_URL is set, that server is used instead and each
+// startPostgres() gets a fresh database on it (it cannot be stopped then).
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { freePort, requireBinary } from "./ports.js";
+
+export interface PostgresServer {
+  /** postgres://... of a database of this server's own. */
+  readonly url: string;
+  /** False for an external server (ROOMCAST_TEST_POSTGRES_URL): stop/start throw. */
+  readonly canRestart: boolean;
+  /** A URL to another fresh, empty database on the same server; `hint` goes into its name. */
+  createDatabase(hint?: string): Promise<string>;
+  /** Starts the server again on the same data dir and port after stop(). */
+  start(): Promise<void>;
+  /** "immediate" is a crash (no checkpoint, connections cut); "fast" a clean stop. */
+  stop(mode?: "fast" | "immediate"): Promise<void>;
+  /** Stops the server and removes its files (or drops the databases made on an external one). */
+  close(): Promise<void>;
+}
+
+const EXTERNAL_URL = "ROOMCAST_TEST_POSTGRES_URL";
+
+/** The folder holding initdb and pg_ctl, or undefined when PostgreSQL is not installed. */
+function binDir(): string | undefined {
+  const out = spawnSync("pg_config", ["--bindir"], { encoding: "utf8" });
+  const dir = out.status === 0 ? out.stdout.trim() : "";
+  if (dir !== "" && existsSync(join(dir, "initdb"))) return dir;
+  const root = "/usr/lib/postgresql";
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root).sort((a, b) => Number(b) - Number(a));
+  for (const v of versions)
+    if (existsSync(join(root, v, "bin", "initdb"))) return join(root, v, "bin");
+  return undefined;
+}
+
+/** Whether PostgreSQL tests can run; throws under CI=true when the binaries are missing. */
+export function postgresAvailable(): boolean {
+  if (process.env[EXTERNAL_URL] !== undefined) return true;
+  return requireBinary(binDir() !== undefined, "PostgreSQL (initdb, pg_ctl)");
+}
+
+export async function startPostgres(): Promise<PostgresServer> {
+  const external = process.env[EXTERNAL_URL];
+  if (external !== undefined) {
+    const server = new ExternalPostgres(external);
+    await server.init();
+    return server;
+  }
+  const bin = binDir();
+  if (bin === undefined) throw new Error("PostgreSQL binaries (initdb, pg_ctl) not found");
+  const server = new PrivatePostgres(bin);
+  try {
+    await server.init();
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+  return server;
+}
+
+// Servers still running when the test process ends are stopped (crash mode, so
+// it is quick) and their files removed; `after` hooks do not run on a crash.
+const live = new Set<PrivatePostgres>();
+let hooked = false;
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on("exit", () => {
+    for (const server of live) server.killSync();
+  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      for (const server of live) server.killSync();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+/** Runs a PostgreSQL binary as the `postgres` user (directly when not root). */
+function runAsPostgres(command: string, args: readonly string[]): { ok: boolean; output: string } {
+  const [file, argv] =
+    process.getuid?.() === 0 && userInfo().username !== "postgres"
+      ? ["runuser", ["-u", "postgres", "--", command, ...args]]
+      : [command, [...args]];
+  const out = spawnSync(file, argv, { encoding: "utf8", timeout: 60_000 });
+  return {
+    ok: out.status === 0,
+    output: `${out.stdout ?? ""}${out.stderr ?? ""}${out.error?.message ?? ""}`,
+  };
+}
+
+/** postgres user's uid/gid, so the temp dir can be handed over to it. */
+function postgresIds(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = spawnSync("id", ["-u", "postgres"], { encoding: "utf8" });
+  const gid = spawnSync("id", ["-g", "postgres"], { encoding: "utf8" });
+  if (uid.status !== 0 || gid.status !== 0) throw new Error("no `postgres` user to run initdb as");
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+class PrivatePostgres implements PostgresServer {
+  readonly canRestart = true;
+  readonly #bin: string;
+  readonly #dir: string;
+  #port = 0;
+  #running = false;
+  #databases = 0;
+
+  constructor(bin: string) {
+    hookExit();
+    this.#bin = bin;
+    this.#dir = mkdtempSync(join(tmpdir(), "roomcast-postgres-"));
+    const ids = postgresIds();
+    if (ids !== undefined) chownSync(this.#dir, ids.uid, ids.gid);
+    live.add(this);
+  }
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.#port}/roomcast`;
+  }
+
+  async init(): Promise<void> {
+    const init = runAsPostgres(join(this.#bin, "initdb"), [
+      "-D",
+      join(this.#dir, "data"),
+      "-U",
+      "postgres",
+      "--auth=trust",
+      "-E",
+      "UTF8",
+      "--locale=C.UTF-8",
+      "--no-sync",
+    ]);
+    if (!init.ok) throw new Error(`initdb failed: ${init.output}`);
+    // Another process may take the free port between the probe and the bind; try a few.
+    let last = "";
+    for (let attempt = 0; attempt < 3; attempt++) {
+      this.#port = await freePort();
+      const started = this.#pgCtlStart();
+      if (started.ok) {
+        this.#running = true;
+        await this.#admin("CREATE DATABASE roomcast");
+        return;
+      }
+      last = started.output;
+    }
+    throw new Error(`PostgreSQL did not start: ${last}`);
+  }
+
+  #pgCtlStart(): { ok: boolean; output: string } {
+    const options = [
+      `-p ${this.#port}`,
+      `-k ${this.#dir}`,
+      "-c listen_addresses=127.0.0.1",
+      "-c fsync=off",
+      "-c synchronous_commit=off",
+      "-c full_page_writes=off",
+      "-c max_connections=200",
+    ].join(" ");
+    return runAsPostgres(join(this.#bin, "pg_ctl"), [
+      "-D",
+      join(this.#dir, "data"),
+      "-l",
+      join(this.#dir, "postgres.log"),
+      "-o",
+      options,
+      "-w",
+      "-t",
+      "30",
+      "start",
+    ]);
+  }
+
+  async #admin(sql: string): Promise<void> {
+    const client = new pg.Client({
+      connectionString: `postgres://postgres@127.0.0.1:${this.#port}/postgres`,
+    });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  }
+
+  async createDatabase(hint = "db"): Promise<string> {
+    this.#databases += 1;
+    const name = `roomcast_${this.#databases}_${safeName(hint)}`;
+    await this.#admin(`CREATE DATABASE ${name}`);
+    return `postgres://postgres@127.0.0.1:${this.#port}/${name}`;
+  }
+
+  start(): Promise<void> {
+    if (this.#running) return Promise.resolve();
+    const started = this.#pgCtlStart();
+    if (!started.ok) return Promise.reject(new Error(`pg_ctl start failed: ${started.output}`));
+    this.#running = true;
+    return Promise.resolve();
+  }
+
+  stop(mode: "fast" | "immediate" = "fast"): Promise<void> {
+    if (!this.#running) return Promise.resolve();
+    const stopped = runAsPostgres(join(this.#bin, "pg_ctl"), [
+      "-D",
+      join(this.#dir, "data"),
+      "-m",
+      mode,
+      "-w",
+      "stop",
+    ]);
+    if (!stopped.ok) return Promise.reject(new Error(`pg_ctl stop failed: ${stopped.output}`));
+    this.#running = false;
+    return Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    await this.stop("immediate").catch(() => undefined);
+    this.killSync();
+  }
+
+  /** Synchronous stop and cleanup, safe in an exit handler. */
+  killSync(): void {
+    if (this.#running) {
+      runAsPostgres(join(this.#bin, "pg_ctl"), [
+        "-D",
+        join(this.#dir, "data"),
+        "-m",
+        "immediate",
+        "-w",
+        "stop",
+      ]);
+      this.#running = false;
+    }
+    live.delete(this);
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+}
+
+class ExternalPostgres implements PostgresServer {
+  readonly canRestart = false;
+  readonly #base: string;
+  readonly #made: string[] = [];
+  #url = "";
+
+  constructor(base: string) {
+    this.#base = base;
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  async init(): Promise<void> {
+    this.#url = await this.createDatabase();
+  }
+
+  async #admin(sql: string): Promise<void> {
+    const client = new pg.Client({ connectionString: this.#base });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  }
+
+  async createDatabase(hint = "db"): Promise<string> {
+    const name = `roomcast_test_${safeName(hint)}_${process.pid}_${randomBytes(4).toString("hex")}`;
+    await this.#admin(`CREATE DATABASE ${name}`);
+    this.#made.push(name);
+    const url = new URL(this.#base);
+    url.pathname = `/${name}`;
+    return url.toString();
+  }
+
+  start(): Promise<void> {
+    return Promise.reject(new Error(`cannot restart the server of ${EXTERNAL_URL}`));
+  }
+
+  stop(): Promise<void> {
+    return Promise.reject(new Error(`cannot stop the server of ${EXTERNAL_URL}`));
+  }
+
+  async close(): Promise<void> {
+    for (const name of this.#made.splice(0)) {
+      // WITH (FORCE) (PostgreSQL 13+) ends connections a test left open.
+      await this.#admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+    }
+  }
+}
+
+/** Keeps a database name a plain identifier (no quoting needed, within 63 bytes). */
+function safeName(hint: string): string {
+  return hint
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, "_")
+    .slice(0, 24);
+}
