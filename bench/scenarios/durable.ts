@@ -10,6 +10,7 @@ import { serverSpec } from "../lib/servers.js";
 import { nextSourceAddresses } from "../lib/source-addresses.js";
 import type { Metric } from "../report/model.js";
 import { withGenerator, withServer, type RunContext } from "./context.js";
+import { createFreshDatabase, type FreshDatabase } from "./fresh-database.js";
 import { measureWindow } from "./window.js";
 
 export const STORES = ["postgres", "sqlite", "memory"] as const;
@@ -47,7 +48,11 @@ export async function runDurable(
   const dir = mkdtempSync(join(tmpdir(), "roomcast-bench-"));
   const env: Record<string, string> = { STORE: store };
   if (store === "sqlite") env["SQLITE_PATH"] = join(dir, "bench.db");
-  if (store === "postgres") env["POSTGRES_URL"] = POSTGRES_URL;
+  let database: FreshDatabase | undefined;
+  if (store === "postgres") {
+    database = await createFreshDatabase(POSTGRES_URL);
+    env["POSTGRES_URL"] = database.url;
+  }
   // A fresh room per run, so history left by earlier runs is never in the way.
   const room = `durable-${Date.now().toString(36)}`;
   const members: MemberSpec[] = Array.from({ length: PUBLISHERS }, () => ({
@@ -93,5 +98,6 @@ export async function runDurable(
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    await database?.drop();
   }
 }
