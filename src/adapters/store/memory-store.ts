@@ -13,6 +13,7 @@ import type {
   StoredMessage,
   TrimPolicy,
 } from "../../ports/store.js";
+import { StoreError } from "./store-error.js";
 
 interface RoomState {
   head: bigint;
@@ -41,7 +42,7 @@ export class MemoryStore implements Store {
   }
 
   #check(): void {
-    if (this.#closed) throw new Error("store is closed");
+    if (this.#closed) throw new StoreError("memory store is closed");
   }
 
   #room(room: string): RoomState {
@@ -85,7 +86,11 @@ export class MemoryStore implements Store {
   createSession(session: SessionRecord, tokenHash: string, expiresAt: number): Promise<void> {
     return run(() => {
       this.#check();
-      this.#sessions.set(session.memberId, { record: session, tokenHash, expiresAt });
+      const previous = this.#sessions.get(session.memberId);
+      if (previous !== undefined) this.#byToken.delete(previous.tokenHash);
+      // A copy: the caller may reuse its objects.
+      const record = { ...session, rooms: [...session.rooms] };
+      this.#sessions.set(session.memberId, { record, tokenHash, expiresAt });
       this.#byToken.set(tokenHash, session.memberId);
     });
   }
@@ -161,6 +166,8 @@ function run<T>(fn: () => T): Promise<T> {
   try {
     return Promise.resolve(fn());
   } catch (err) {
-    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    return Promise.reject(
+      err instanceof StoreError ? err : new StoreError("memory store call failed", { cause: err }),
+    );
   }
 }

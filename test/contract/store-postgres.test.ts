@@ -1,0 +1,74 @@
+// PostgreSQL on a private server the harness starts (or the one named by
+// ROOMCAST_TEST_POSTGRES_URL). Several PostgresStore instances are several
+// pools, the append worker is another process, and the private server is
+// stopped and restarted for the outage test.
+import assert from "node:assert/strict";
+import { it } from "node:test";
+import pg from "pg";
+import { PostgresStore } from "../../src/adapters/store/postgres-store.js";
+import { postgresMigrations } from "../../src/adapters/store/postgres-migrations.js";
+import { postgresAvailable, startPostgres, type PostgresServer } from "../helpers/postgres.js";
+import { appendInProcess } from "./store-append-process.js";
+import { storeContract } from "./store.contract.js";
+
+const available = postgresAvailable();
+let server: PostgresServer | undefined;
+const running = (): PostgresServer => {
+  if (server === undefined) throw new Error("PostgreSQL is not started");
+  return server;
+};
+
+const store = (url: string): PostgresStore =>
+  new PostgresStore({ url, poolSize: 8, statementTimeoutMs: 2000 });
+
+storeContract("postgres store", () => Promise.resolve(store(running().url)), {
+  capabilities: { durable: true, shared: true },
+  sharedBackend: true,
+  skip: !available,
+  before: async () => {
+    server = await startPostgres();
+  },
+  after: async () => {
+    await server?.close();
+  },
+  fresh: async () => {
+    const url = await running().createDatabase("fresh");
+    return () => Promise.resolve(store(url));
+  },
+  appendInProcess: (room, count, prefix) =>
+    appendInProcess("postgres", running().url, room, count, prefix),
+  ...(process.env["ROOMCAST_TEST_POSTGRES_URL"] === undefined && {
+    server: {
+      // A crash: connections are cut, nothing is flushed.
+      stop: () => running().stop("immediate"),
+      start: () => running().start(),
+    },
+  }),
+});
+
+// PostgreSQL only: processes starting together apply each migration once.
+void it("store - concurrent opens record each migration once", { skip: !available }, async () => {
+  const local = await startPostgres();
+  try {
+    const url = await local.createDatabase("migrate");
+    const stores = Array.from({ length: 6 }, () => store(url));
+    await Promise.all(stores.map((s) => s.open()));
+    await Promise.all(stores.map((s) => s.close()));
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ version: number }>(
+        "SELECT version FROM schema_migrations ORDER BY version",
+      );
+      assert.deepEqual(
+        rows.map((r) => r.version),
+        postgresMigrations.map((m) => m.version),
+      );
+    } finally {
+      await client.end();
+    }
+    assert.deepEqual(await store(url).migrate(), []);
+  } finally {
+    await local.close();
+  }
+});
