@@ -1,0 +1,84 @@
+// Two routers ("nodes") on one in-process bus: closeUser closes that user's
+// sockets on every node and no one else's. Real MemoryBroker and MemoryStore;
+// the outlets record what the core sends them.
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { MemoryBroker, MemoryBus } from "../../src/adapters/broker/memory-broker.js";
+import { MemoryStore } from "../../src/adapters/store/memory-store.js";
+import type { Outlet } from "../../src/core/outlet.js";
+import { Router, type RouterOptions } from "../../src/core/router.js";
+import { silentLogger } from "../../src/observability/logging.js";
+import { jsonCodec } from "../../src/protocol/codec.js";
+import { CloseCode } from "../../src/protocol/errors.js";
+import { eventually } from "../helpers/eventually.js";
+
+class RecordingOutlet implements Outlet {
+  readonly codec = jsonCodec;
+  readonly frames: string[] = [];
+  closedWith: number | undefined;
+  send(payload: Uint8Array): boolean {
+    if (this.closedWith !== undefined) return false;
+    this.frames.push(Buffer.from(payload).toString("utf8"));
+    return true;
+  }
+  close(code: CloseCode): void {
+    this.closedWith ??= code;
+  }
+}
+
+const options: RouterOptions = {
+  dedupWindowMs: 60_000,
+  gapWaitMs: 20,
+  replayLimit: 100,
+  maxRoomsPerMember: 128,
+  sessionTtlMs: 60_000,
+  ackFlushIntervalMs: 50,
+  badFrameLimit: 10,
+  badFrameWindowMs: 60_000,
+};
+
+const routers: Router[] = [];
+after(async () => {
+  for (const r of routers) await r.close();
+});
+
+test("node control - closeUser closes that user's sockets on every node", async () => {
+  const bus = new MemoryBus();
+  const store = new MemoryStore();
+  const nodes = [];
+  for (let i = 0; i < 2; i++) {
+    const broker = new MemoryBroker({ bus });
+    await broker.open();
+    const router = new Router(store, broker, options, silentLogger());
+    await router.start();
+    routers.push(router);
+    nodes.push(router);
+  }
+  const attach = async (node: Router, user: string) => {
+    const outlet = new RecordingOutlet();
+    node.attach(await node.openSession(undefined, user), outlet);
+    return outlet;
+  };
+  const alice = [await attach(nodes[0]!, "alice"), await attach(nodes[1]!, "alice")];
+  const bob = [await attach(nodes[0]!, "bob"), await attach(nodes[1]!, "bob")];
+  for (const o of [...alice, ...bob]) assert.match(o.frames[0] ?? "", /^\{"session":/);
+
+  await nodes[1]!.closeUser("alice", CloseCode.PolicyViolation);
+  await eventually(() => alice.every((o) => o.closedWith === CloseCode.PolicyViolation));
+  // A later control message proves bob's were seen and left alone.
+  await nodes[0]!.closeUser("carol", CloseCode.PolicyViolation);
+  await nodes[0]!.closeUser("bob", CloseCode.Normal);
+  await eventually(() => bob.every((o) => o.closedWith === CloseCode.Normal));
+});
+
+test("node control - a resume never crosses users", async () => {
+  const broker = new MemoryBroker();
+  await broker.open();
+  const router = new Router(new MemoryStore(), broker, options, silentLogger());
+  await router.start();
+  routers.push(router);
+  const grant = await router.openSession(undefined, "alice");
+  const stolen = await router.openSession(grant.token, "mallory");
+  assert.equal(stolen.resumed, false);
+  assert.notEqual(stolen.memberId, grant.memberId);
+});
