@@ -38,119 +38,204 @@ interface MessageRow {
 
 type Db = Database.Database;
 
+/** Every statement the store runs, prepared once per connection. */
+class Statements {
+  readonly dedup;
+  readonly ensureRoom;
+  readonly meta;
+  readonly bump;
+  readonly insertMessage;
+  readonly upsertDedup;
+  readonly oldest;
+  readonly page;
+  readonly createSession;
+  readonly resumeSession;
+  readonly saveSession;
+  readonly roomsToCut;
+  readonly roomsAged;
+  readonly cutRoom;
+  readonly sweepDedup;
+  readonly sweepSessions;
+
+  constructor(db: Db) {
+    // Primary key (room, message_id) of dedup.
+    this.dedup = db.prepare<[string, string, number], { offset: bigint }>(
+      "SELECT offset FROM dedup WHERE room = ? AND message_id = ? AND expires_at > ?",
+    );
+    this.ensureRoom = db.prepare<[string, string]>(
+      "INSERT OR IGNORE INTO rooms (room, head, epoch) VALUES (?, 0, ?)",
+    );
+    this.meta = db.prepare<[string], { head: bigint; epoch: string }>(
+      "SELECT head, epoch FROM rooms WHERE room = ?",
+    );
+    this.bump = db.prepare<[string], { head: bigint; epoch: string }>(
+      "UPDATE rooms SET head = head + 1 WHERE room = ? RETURNING head, epoch",
+    );
+    this.insertMessage = db.prepare<
+      [string, bigint, string, string, string, string, string | null, string | null, number]
+    >(
+      `INSERT INTO messages (room, offset, message_id, sender_id, sent_at, content, traceparent, tracestate, stored_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // Replaces an expired key for the same id: its window has passed.
+    this.upsertDedup = db.prepare<[string, string, bigint, number]>(
+      "INSERT OR REPLACE INTO dedup (room, message_id, offset, expires_at) VALUES (?, ?, ?, ?)",
+    );
+    // Primary key (room, offset) of messages, for these two.
+    this.oldest = db.prepare<[string], { o: bigint | null }>(
+      "SELECT MIN(offset) AS o FROM messages WHERE room = ?",
+    );
+    this.page = db.prepare<[string, bigint, number], MessageRow>(
+      "SELECT * FROM messages WHERE room = ? AND offset > ? ORDER BY offset LIMIT ?",
+    );
+    this.createSession = db.prepare<[string, string, string, string, number]>(
+      `INSERT INTO sessions (member_id, user_id, token_hash, rooms, expires_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (member_id) DO UPDATE SET user_id = excluded.user_id,
+         token_hash = excluded.token_hash, rooms = excluded.rooms, expires_at = excluded.expires_at`,
+    );
+    // One UPDATE ... RETURNING under the write lock: the old hash matches at most once, ever.
+    this.resumeSession = db.prepare<
+      [string, number, string, number],
+      { member_id: string; user_id: string; rooms: string }
+    >(
+      `UPDATE sessions SET token_hash = ?, expires_at = ?
+       WHERE token_hash = ? AND expires_at > ?
+       RETURNING member_id, user_id, rooms`,
+    );
+    this.saveSession = db.prepare<[string, number, string, number]>(
+      "UPDATE sessions SET rooms = ?, expires_at = ? WHERE member_id = ? AND expires_at > ?",
+    );
+    // Rooms holding more than maxPerRoom messages (one primary-key probe per room).
+    this.roomsToCut = db.prepare<[bigint, bigint], { room: string; upto: bigint }>(
+      `SELECT r.room, r.head - ? AS upto FROM rooms r
+       WHERE r.head - ? >= (SELECT MIN(offset) FROM messages m WHERE m.room = r.room)`,
+    );
+    // Index messages_stored_at: the newest expired message of each room.
+    this.roomsAged = db.prepare<[number], { room: string; upto: bigint }>(
+      "SELECT room, MAX(offset) AS upto FROM messages WHERE stored_at <= ? GROUP BY room",
+    );
+    this.cutRoom = db.prepare<[string, bigint]>(
+      "DELETE FROM messages WHERE room = ? AND offset <= ?",
+    );
+    this.sweepDedup = db.prepare<[number]>("DELETE FROM dedup WHERE expires_at <= ?");
+    this.sweepSessions = db.prepare<[number]>("DELETE FROM sessions WHERE expires_at <= ?");
+  }
+}
+
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { durable: true, shared: false };
   readonly #path: string;
   #db: Db | undefined;
+  #stmts: Statements | undefined;
+  #closed = false;
 
   constructor({ path }: SqliteStoreOptions) {
     this.#path = path;
   }
 
-  #open(): Db {
-    if (this.#db === undefined) throw new StoreError("sqlite store is not open");
-    return this.#db;
+  #ready(): [Db, Statements] {
+    if (this.#closed) throw new StoreError("sqlite store is closed");
+    if (this.#db === undefined || this.#stmts === undefined)
+      throw new StoreError("sqlite store is not open");
+    return [this.#db, this.#stmts];
   }
 
   open(): Promise<void> {
     return run("open", () => {
-      if (this.#path !== ":memory:") mkdirSync(dirname(this.#path), { recursive: true });
-      const db = new Database(this.#path);
-      db.defaultSafeIntegers(true);
-      db.pragma("journal_mode = WAL");
-      // NORMAL in WAL mode: a committed transaction survives a process crash
-      // (kill -9); only an OS crash or power loss can lose the last commits.
-      db.pragma("synchronous = NORMAL");
-      db.pragma("busy_timeout = 5000");
-      migrate(db);
+      if (this.#closed) throw new StoreError("sqlite store is closed");
+      if (this.#db !== undefined) return;
+      const db = connect(this.#path);
+      try {
+        migrate(db);
+        this.#stmts = new Statements(db);
+      } catch (err) {
+        db.close();
+        throw err;
+      }
       this.#db = db;
     });
   }
 
-  /** Applies pending migrations (also used by `npm run migrate`). */
-  migrate(): Promise<void> {
-    return run("migrate", () => migrate(this.#open()));
+  /** Applies pending migrations, on this store's connection or one of its own (`npm run migrate`). */
+  migrate(): Promise<number[]> {
+    return run("migrate", () => {
+      if (this.#db !== undefined) return migrate(this.#db);
+      const db = connect(this.#path);
+      try {
+        return migrate(db);
+      } finally {
+        db.close();
+      }
+    });
   }
 
   append(room: string, message: NewMessage, dedupWindowMs: number): Promise<AppendResult> {
     return run("append", () => {
-      const db = this.#open();
+      const [db, s] = this.#ready();
       const now = Date.now();
-      const tx = db.transaction((): AppendResult => {
-        const seen = db
-          .prepare("SELECT offset FROM dedup WHERE room = ? AND message_id = ? AND expires_at > ?")
-          .get(room, message.messageId, now) as { offset: bigint } | undefined;
-        ensureRoom(db, room);
-        if (seen !== undefined) {
-          return { offset: seen.offset, duplicate: true, epoch: roomEpoch(db, room) };
-        }
-        const { head, epoch } = db
-          .prepare("UPDATE rooms SET head = head + 1 WHERE room = ? RETURNING head, epoch")
-          .get(room) as { head: bigint; epoch: string };
-        db.prepare(
-          `INSERT INTO messages (room, offset, message_id, sender_id, sent_at, content, traceparent, tracestate, stored_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(
-          room,
-          head,
-          message.messageId,
-          message.senderId,
-          message.sentAt,
-          message.content,
-          message.traceparent ?? null,
-          message.tracestate ?? null,
-          now,
-        );
-        db.prepare(
-          "INSERT OR REPLACE INTO dedup (room, message_id, offset, expires_at) VALUES (?, ?, ?, ?)",
-        ).run(room, message.messageId, head, now + dedupWindowMs);
-        return { offset: head, duplicate: false, epoch };
-      });
-      return tx.immediate();
-    });
-  }
-
-  read(room: string, afterOffset: bigint, limit: number): Promise<HistoryPage> {
-    return run("read", () => {
-      const db = this.#open();
+      // BEGIN IMMEDIATE takes the file's write lock before the dedup check, so
+      // check, head + 1 and inserts are one step for every connection and
+      // process on the file; others wait (busy_timeout) for the lock.
       return db
-        .transaction((): HistoryPage => {
-          ensureRoom(db, room);
-          const meta = db.prepare("SELECT head, epoch FROM rooms WHERE room = ?").get(room) as {
-            head: bigint;
-            epoch: string;
-          };
-          const oldest = (
-            db.prepare("SELECT MIN(offset) AS o FROM messages WHERE room = ?").get(room) as {
-              o: bigint | null;
-            }
-          ).o;
-          const rows =
-            limit > 0
-              ? (db
-                  .prepare(
-                    "SELECT * FROM messages WHERE room = ? AND offset > ? ORDER BY offset LIMIT ?",
-                  )
-                  .all(room, afterOffset, limit) as MessageRow[])
-              : [];
-          return {
-            messages: rows.map(toMessage),
-            head: meta.head,
-            epoch: meta.epoch,
-            oldest: oldest ?? meta.head + 1n,
-          };
+        .transaction((): AppendResult => {
+          const seen = s.dedup.get(room, message.messageId, now);
+          s.ensureRoom.run(room, randomUUID());
+          if (seen !== undefined) {
+            const meta = s.meta.get(room);
+            return { offset: seen.offset, duplicate: true, epoch: meta?.epoch ?? "" };
+          }
+          const bumped = s.bump.get(room);
+          if (bumped === undefined) throw new StoreError("sqlite append found no room row");
+          s.insertMessage.run(
+            room,
+            bumped.head,
+            message.messageId,
+            message.senderId,
+            message.sentAt,
+            message.content,
+            message.traceparent ?? null,
+            message.tracestate ?? null,
+            now,
+          );
+          s.upsertDedup.run(room, message.messageId, bumped.head, now + dedupWindowMs);
+          return { offset: bumped.head, duplicate: false, epoch: bumped.epoch };
         })
         .immediate();
     });
   }
 
+  read(room: string, afterOffset: bigint, limit: number): Promise<HistoryPage> {
+    return run("read", () => {
+      const [db, s] = this.#ready();
+      // Creating a missing room is the only write; it needs no snapshot.
+      if (s.meta.get(room) === undefined) s.ensureRoom.run(room, randomUUID());
+      // A deferred (read) transaction: head, oldest and the page from one WAL
+      // snapshot, without taking the write lock from appenders.
+      return db.transaction((): HistoryPage => {
+        const meta = s.meta.get(room);
+        if (meta === undefined) throw new StoreError("sqlite read found no room row");
+        const oldest = s.oldest.get(room)?.o ?? null;
+        const rows = limit > 0 ? s.page.all(room, afterOffset, limit) : [];
+        return {
+          messages: rows.map(toMessage),
+          head: meta.head,
+          epoch: meta.epoch,
+          oldest: oldest ?? meta.head + 1n,
+        };
+      })();
+    });
+  }
+
   createSession(session: SessionRecord, tokenHash: string, expiresAt: number): Promise<void> {
     return run("createSession", () => {
-      this.#open()
-        .prepare(
-          "INSERT INTO sessions (member_id, user_id, token_hash, rooms, expires_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .run(session.memberId, session.userId, tokenHash, encodeRooms(session.rooms), expiresAt);
+      const [, s] = this.#ready();
+      s.createSession.run(
+        session.memberId,
+        session.userId,
+        tokenHash,
+        encodeRooms(session.rooms),
+        expiresAt,
+      );
     });
   }
 
@@ -160,15 +245,8 @@ export class SqliteStore implements Store {
     expiresAt: number,
   ): Promise<SessionRecord | undefined> {
     return run("resumeSession", () => {
-      // One UPDATE ... RETURNING: the old hash matches at most once, ever.
-      const row = this.#open()
-        .prepare(
-          `UPDATE sessions SET token_hash = ?, expires_at = ?
-           WHERE token_hash = ? AND expires_at > ?
-           RETURNING member_id, user_id, rooms`,
-        )
-        .get(newTokenHash, expiresAt, tokenHash, Date.now()) as
-        { member_id: string; user_id: string; rooms: string } | undefined;
+      const [, s] = this.#ready();
+      const row = s.resumeSession.get(newTokenHash, expiresAt, tokenHash, Date.now());
       if (row === undefined) return undefined;
       return { memberId: row.member_id, userId: row.user_id, rooms: decodeRooms(row.rooms) };
     });
@@ -176,35 +254,29 @@ export class SqliteStore implements Store {
 
   saveSession(memberId: string, rooms: readonly SessionRoom[], expiresAt: number): Promise<void> {
     return run("saveSession", () => {
-      this.#open()
-        .prepare(
-          "UPDATE sessions SET rooms = ?, expires_at = ? WHERE member_id = ? AND expires_at > ?",
-        )
-        .run(encodeRooms(rooms), expiresAt, memberId, Date.now());
+      const [, s] = this.#ready();
+      s.saveSession.run(encodeRooms(rooms), expiresAt, memberId, Date.now());
     });
   }
 
   trim(policy: TrimPolicy, _dedupWindowMs: number): Promise<number> {
     return run("trim", () => {
-      const db = this.#open();
+      const [db, s] = this.#ready();
       const now = Date.now();
       return db
         .transaction((): number => {
           let deleted = 0;
-          const rooms = db.prepare("SELECT room, head FROM rooms").all() as {
-            room: string;
-            head: bigint;
-          }[];
-          const bySize = db.prepare("DELETE FROM messages WHERE room = ? AND offset <= ?");
-          for (const r of rooms) {
-            const cut = r.head - BigInt(policy.maxPerRoom);
-            if (cut > 0n) deleted += bySize.run(r.room, cut).changes;
+          // Both trims cut a prefix of each room's history, so what is kept
+          // stays contiguous (oldest..head) whatever the timestamps say.
+          const keep = BigInt(Math.max(0, Math.trunc(policy.maxPerRoom)));
+          for (const r of s.roomsToCut.all(keep, keep)) {
+            deleted += s.cutRoom.run(r.room, r.upto).changes;
           }
-          deleted += db
-            .prepare("DELETE FROM messages WHERE stored_at <= ?")
-            .run(now - policy.maxAgeMs).changes;
-          db.prepare("DELETE FROM dedup WHERE expires_at <= ?").run(now);
-          db.prepare("DELETE FROM sessions WHERE expires_at <= ?").run(now);
+          for (const r of s.roomsAged.all(now - policy.maxAgeMs)) {
+            deleted += s.cutRoom.run(r.room, r.upto).changes;
+          }
+          s.sweepDedup.run(now);
+          s.sweepSessions.run(now);
           return deleted;
         })
         .immediate();
@@ -213,22 +285,31 @@ export class SqliteStore implements Store {
 
   close(): Promise<void> {
     return run("close", () => {
+      this.#closed = true;
+      this.#stmts = undefined;
       this.#db?.close();
       this.#db = undefined;
     });
   }
 }
 
-function ensureRoom(db: Db, room: string): void {
-  db.prepare("INSERT OR IGNORE INTO rooms (room, head, epoch) VALUES (?, 0, ?)").run(
-    room,
-    randomUUID(),
-  );
-}
-
-function roomEpoch(db: Db, room: string): string {
-  return (db.prepare("SELECT epoch FROM rooms WHERE room = ?").get(room) as { epoch: string })
-    .epoch;
+function connect(path: string): Db {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  try {
+    db.defaultSafeIntegers(true);
+    db.pragma("journal_mode = WAL");
+    // NORMAL in WAL mode: a committed transaction survives a process crash
+    // (kill -9); only an OS crash or power loss can lose the last commits.
+    db.pragma("synchronous = NORMAL");
+    // Other connections (stores, processes) hold the write lock for
+    // microseconds per append; wait for it instead of failing with SQLITE_BUSY.
+    db.pragma("busy_timeout = 5000");
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
 }
 
 function toMessage(r: MessageRow): StoredMessage {
@@ -244,26 +325,31 @@ function toMessage(r: MessageRow): StoredMessage {
   };
 }
 
-function migrate(db: Db): void {
+/** Applies pending migrations in one write transaction; returns the versions applied. */
+function migrate(db: Db): number[] {
   db.exec(
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
   );
-  db.transaction(() => {
-    const applied = new Set(
-      (db.prepare("SELECT version FROM schema_migrations").all() as { version: bigint }[]).map(
-        (r) => Number(r.version),
-      ),
-    );
-    for (const m of sqliteMigrations) {
-      if (applied.has(m.version)) continue;
-      db.exec(m.sql);
-      db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(
-        m.version,
-        m.name,
-        new Date().toISOString(),
+  // IMMEDIATE: two processes opening a new file together apply each version once.
+  return db
+    .transaction((): number[] => {
+      const applied = new Set(
+        (db.prepare("SELECT version FROM schema_migrations").all() as { version: bigint }[]).map(
+          (r) => Number(r.version),
+        ),
       );
-    }
-  }).immediate();
+      const done: number[] = [];
+      for (const m of sqliteMigrations) {
+        if (applied.has(m.version)) continue;
+        db.exec(m.sql);
+        db.prepare(
+          "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+        ).run(m.version, m.name, new Date().toISOString());
+        done.push(m.version);
+      }
+      return done;
+    })
+    .immediate();
 }
 
 function run<T>(what: string, fn: () => T): Promise<T> {
