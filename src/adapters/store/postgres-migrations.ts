@@ -1,5 +1,8 @@
-// Versioned PostgreSQL schema, applied at start under an advisory lock (see
-// migratePostgres). Append new versions; never edit an applied one.
+// Versioned PostgreSQL schema, kept in TypeScript because tsc does not copy
+// .sql files, applied at open() under an advisory lock (see migratePostgres).
+// Append new versions; never edit one that was applied somewhere.
+// Tables use unqualified names: point the URL at a database (or a search_path)
+// of Roomcast's own when the server is shared with other applications.
 import type { Migration } from "./migration.js";
 
 export const postgresMigrations: readonly Migration[] = [
@@ -7,87 +10,117 @@ export const postgresMigrations: readonly Migration[] = [
     version: 1,
     name: "rooms, messages, dedup, sessions, roomcast_append",
     sql: `
-      -- One row per room: head and epoch outlive trimmed messages, and the
-      -- row lock serializes appends to the room.
+      -- One row per room: its head and epoch outlive trimmed messages, and the
+      -- row's lock is what serialises appenders to one room.
       CREATE TABLE rooms (
-        room  text   PRIMARY KEY,
-        head  bigint NOT NULL,
-        epoch text   NOT NULL
+        room       text PRIMARY KEY,
+        head       bigint NOT NULL,
+        epoch      text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
       );
 
-      -- The primary key (room, seq) serves history reads (seq > $2 ORDER BY
-      -- seq LIMIT $3), min(seq) for the oldest kept offset, and the size trim.
+      -- The primary key (room, seq) serves history reads ("seq > $ ORDER BY seq
+      -- LIMIT $"), min(seq) for "oldest", and the trims' "seq <= $" ranges.
+      -- ("offset" is a reserved word in PostgreSQL, hence "seq".)
       CREATE TABLE messages (
-        room        text        NOT NULL,
-        seq         bigint      NOT NULL,
-        message_id  text        NOT NULL,
-        sender_id   text        NOT NULL,
-        sent_at     text        NOT NULL,
-        content     text        NOT NULL,
+        room        text NOT NULL,
+        seq         bigint NOT NULL,
+        message_id  text NOT NULL,
+        sender_id   text NOT NULL,
+        sent_at     text NOT NULL,
+        content     text NOT NULL,
         traceparent text,
         tracestate  text,
-        stored_at   timestamptz NOT NULL DEFAULT now(),
+        stored_at   timestamptz NOT NULL,
         PRIMARY KEY (room, seq)
       );
-      -- Serves the age trim (stored_at <= cutoff) without visiting every room.
+      -- Serves the age trim ("stored_at <= cutoff GROUP BY room") without
+      -- scanning every room's history.
       CREATE INDEX messages_stored_at ON messages (stored_at);
 
-      -- Dedup keys live apart from history so trimming never reopens the window.
+      -- Dedup keys live apart from history so trimming a message never
+      -- reopens its dedup window. The primary key serves the dedup lookup.
       CREATE TABLE dedup (
-        room       text        NOT NULL,
-        message_id text        NOT NULL,
-        seq        bigint      NOT NULL,
+        room       text NOT NULL,
+        message_id text NOT NULL,
+        seq        bigint NOT NULL,
         expires_at timestamptz NOT NULL,
         PRIMARY KEY (room, message_id)
       );
-      -- Serves the expiry sweep (expires_at <= now()).
+      -- Serves the expiry sweep ("expires_at <= now()").
       CREATE INDEX dedup_expires_at ON dedup (expires_at);
 
+      -- expires_at is ms since the Unix epoch, on the clock of the node that
+      -- wrote it (the port's expiresAt), so it is compared with the caller's clock.
       CREATE TABLE sessions (
-        member_id  text   PRIMARY KEY,
-        user_id    text   NOT NULL,
-        token_hash text   NOT NULL,
-        rooms      jsonb  NOT NULL,
+        member_id  text PRIMARY KEY,
+        user_id    text NOT NULL,
+        token_hash text NOT NULL,
+        rooms      jsonb NOT NULL,
         expires_at bigint NOT NULL
       );
-      -- Serves resume (WHERE token_hash = $3) and keeps hashes unique.
+      -- Serves resume ("WHERE token_hash = $") and keeps hashes unique.
       CREATE UNIQUE INDEX sessions_token_hash ON sessions (token_hash);
-      -- Serves the expiry sweep.
+      -- Serves the expiry sweep ("expires_at <= $").
       CREATE INDEX sessions_expires_at ON sessions (expires_at);
 
-      -- One append in one round trip. Atomic: the room row is created if
-      -- missing and locked (FOR UPDATE) before the dedup check; in READ
-      -- COMMITTED each statement of a plpgsql function takes a new snapshot,
-      -- so a concurrent appender to the same room waits for the lock and then
-      -- sees the winner's dedup key and head. Times come from the database
-      -- clock, which every node shares.
+      -- The whole append in one round trip. Why it is atomic and gap-free:
+      -- the function runs inside the caller's single-statement transaction;
+      -- SELECT ... FOR UPDATE takes the room row's lock, so appenders to one
+      -- room (any connection, any process) run the rest one at a time, and the
+      -- lock is held until commit. In READ COMMITTED each statement below takes
+      -- a fresh snapshot, so after the lock is granted the dedup check sees the
+      -- previous holder's committed key. head + 1, the message and the dedup key
+      -- commit together or not at all, so offsets are 1..N with no gap and no
+      -- duplicate, and a (room, message_id) is stored at most once per window.
+      -- This relies on READ COMMITTED, PostgreSQL's default; under a stricter
+      -- default_transaction_isolation concurrent appends fail with
+      -- serialization errors (safe, but callers then need to retry).
       CREATE FUNCTION roomcast_append(
-        p_room text, p_message_id text, p_sender_id text, p_sent_at text, p_content text,
-        p_traceparent text, p_tracestate text, p_window_ms bigint, p_epoch text)
-      RETURNS TABLE (o_seq bigint, o_duplicate boolean, o_epoch text)
+        p_room text, p_message_id text, p_sender_id text, p_sent_at text,
+        p_content text, p_traceparent text, p_tracestate text,
+        p_window_ms bigint, p_new_epoch text,
+        OUT o_seq bigint, OUT o_duplicate boolean, OUT o_epoch text)
       LANGUAGE plpgsql AS $fn$
-      DECLARE
-        v_head bigint;
-        v_epoch text;
-        v_seen bigint;
       BEGIN
-        INSERT INTO rooms (room, head, epoch) VALUES (p_room, 0, p_epoch)
-          ON CONFLICT (room) DO NOTHING;
-        SELECT head, epoch INTO v_head, v_epoch FROM rooms WHERE room = p_room FOR UPDATE;
-        SELECT d.seq INTO v_seen FROM dedup d
+        -- Fast path without the room lock: a committed live key is final, so
+        -- a client's retry does not queue behind the room's appenders.
+        SELECT d.seq, r.epoch INTO o_seq, o_epoch
+          FROM dedup d JOIN rooms r ON r.room = d.room
           WHERE d.room = p_room AND d.message_id = p_message_id AND d.expires_at > now();
         IF FOUND THEN
-          RETURN QUERY SELECT v_seen, true, v_epoch;
+          o_duplicate := true;
           RETURN;
         END IF;
-        v_head := v_head + 1;
-        UPDATE rooms SET head = v_head WHERE room = p_room;
-        INSERT INTO messages (room, seq, message_id, sender_id, sent_at, content, traceparent, tracestate)
-          VALUES (p_room, v_head, p_message_id, p_sender_id, p_sent_at, p_content, p_traceparent, p_tracestate);
+
+        -- Creates the room (and its epoch) on first use; a concurrent creator
+        -- makes this wait for its commit and then do nothing.
+        INSERT INTO rooms (room, head, epoch) VALUES (p_room, 0, p_new_epoch)
+          ON CONFLICT (room) DO NOTHING;
+        SELECT r.epoch INTO o_epoch FROM rooms r WHERE r.room = p_room FOR UPDATE;
+
+        -- Checked again under the lock: another appender may have committed
+        -- this key between the fast path and the lock.
+        SELECT d.seq INTO o_seq FROM dedup d
+          WHERE d.room = p_room AND d.message_id = p_message_id AND d.expires_at > now();
+        IF FOUND THEN
+          o_duplicate := true;
+          RETURN;
+        END IF;
+
+        UPDATE rooms SET head = head + 1 WHERE room = p_room RETURNING head INTO o_seq;
+        -- clock_timestamp(), taken under the lock, keeps stored_at in offset
+        -- order within a room (now() is the transaction's start time).
+        INSERT INTO messages (room, seq, message_id, sender_id, sent_at, content,
+                              traceparent, tracestate, stored_at)
+          VALUES (p_room, o_seq, p_message_id, p_sender_id, p_sent_at, p_content,
+                  p_traceparent, p_tracestate, clock_timestamp());
+        -- An expired key for the same id is replaced: its window has passed.
         INSERT INTO dedup (room, message_id, seq, expires_at)
-          VALUES (p_room, p_message_id, v_head, now() + p_window_ms * interval '1 millisecond')
-          ON CONFLICT (room, message_id) DO UPDATE SET seq = EXCLUDED.seq, expires_at = EXCLUDED.expires_at;
-        RETURN QUERY SELECT v_head, false, v_epoch;
+          VALUES (p_room, p_message_id, o_seq, now() + p_window_ms * interval '1 millisecond')
+          ON CONFLICT (room, message_id)
+          DO UPDATE SET seq = EXCLUDED.seq, expires_at = EXCLUDED.expires_at;
+        o_duplicate := false;
       END
       $fn$;
     `,
