@@ -46,29 +46,43 @@ storeContract("postgres store", () => Promise.resolve(store(running().url)), {
   }),
 });
 
-// PostgreSQL only: processes starting together apply each migration once.
-void it("store - concurrent opens record each migration once", { skip: !available }, async () => {
-  const local = await startPostgres();
+async function appliedVersions(url: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
   try {
-    const url = await local.createDatabase("migrate");
-    const stores = Array.from({ length: 6 }, () => store(url));
-    await Promise.all(stores.map((s) => s.open()));
-    await Promise.all(stores.map((s) => s.close()));
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      const { rows } = await client.query<{ version: number }>(
-        "SELECT version FROM schema_migrations ORDER BY version",
-      );
-      assert.deepEqual(
-        rows.map((r) => r.version),
-        postgresMigrations.map((m) => m.version),
-      );
-    } finally {
-      await client.end();
-    }
-    assert.deepEqual(await store(url).migrate(), []);
+    const { rows } = await client.query<{ version: number }>(
+      "SELECT version FROM schema_migrations ORDER BY version",
+    );
+    return rows.map((r) => r.version);
   } finally {
-    await local.close();
+    await client.end();
   }
-});
+}
+
+// PostgreSQL only: stores and processes starting together on an empty
+// database apply each migration exactly once (the advisory lock).
+void it(
+  "store - concurrent first opens record each migration once",
+  { skip: !available },
+  async () => {
+    const local = await startPostgres();
+    try {
+      const versions = postgresMigrations.map((m) => m.version);
+      const url = await local.createDatabase("migrate");
+      const stores = Array.from({ length: 6 }, () => store(url));
+      await Promise.all(stores.map((s) => s.open()));
+      await Promise.all(stores.map((s) => s.close()));
+      assert.deepEqual(await appliedVersions(url), versions);
+      assert.deepEqual(await store(url).migrate(), []);
+
+      const fromProcesses = await local.createDatabase("migrate_procs");
+      const offsets = await Promise.all(
+        [0, 1, 2, 3].map((p) => appendInProcess("postgres", fromProcesses, "room", 5, `p${p}`)),
+      );
+      assert.equal(new Set(offsets.flat()).size, 20);
+      assert.deepEqual(await appliedVersions(fromProcesses), versions);
+    } finally {
+      await local.close();
+    }
+  },
+);
