@@ -179,7 +179,13 @@ export class NatsBroker implements Broker {
             break;
           case "reconnect":
             this.#log.info({ server: status.server }, "NATS reconnected");
-            this.#setConnected(true);
+            // The client re-sends its subscriptions on reconnect; a flush (PING
+            // and PONG) returns once the server has them, so "connected" means
+            // new publishes reach us and the router's catch-up misses nothing.
+            nc.flush().then(
+              () => this.#setConnected(!nc.isClosed()),
+              (err: unknown) => this.#log.warn({ err }, "NATS flush after reconnect failed"),
+            );
             break;
           case "error":
             this.#log.warn({ err: status.error }, "NATS connection error");

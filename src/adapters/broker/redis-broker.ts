@@ -115,7 +115,8 @@ export class RedisBroker implements Broker {
         cause: err,
       });
     }
-    this.#refresh();
+    // Nothing is subscribed yet, so there is nothing to wait for.
+    this.#setConnected(pub.status === "ready" && sub.status === "ready");
   }
 
   onStatus(listener: BrokerStatusListener): void {
@@ -212,7 +213,23 @@ export class RedisBroker implements Broker {
 
   #refresh(): void {
     if (this.#closed || this.#pub === undefined || this.#sub === undefined) return;
-    this.#setConnected(this.#pub.status === "ready" && this.#sub.status === "ready");
+    const { pub, sub } = { pub: this.#pub, sub: this.#sub };
+    const ready = () => pub.status === "ready" && sub.status === "ready";
+    if (!ready()) {
+      this.#setConnected(false);
+      return;
+    }
+    if (this.#connected) return;
+    // ioredis emits "ready" just before it re-sends the subscriptions. A PING
+    // queued behind them (next turn) is answered only once Redis has them, so
+    // "connected" means new publishes reach us and the router's catch-up
+    // misses nothing.
+    setImmediate(() => {
+      sub.ping().then(
+        () => this.#setConnected(ready()),
+        (err: unknown) => this.#log.debug({ err }, "Redis ping after reconnect failed"),
+      );
+    });
   }
 
   #setConnected(connected: boolean): void {
