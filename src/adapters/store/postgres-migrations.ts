@@ -125,4 +125,47 @@ export const postgresMigrations: readonly Migration[] = [
       $fn$;
     `,
   },
+  {
+    version: 2,
+    name: "roomcast_append_batch",
+    sql: `
+      -- Many appends in one round trip and one transaction (one WAL flush),
+      -- in the order given. Every room of the batch is created and locked
+      -- first, in sorted order, so two batches (from two nodes) never
+      -- deadlock; then each item goes through roomcast_append, which keeps
+      -- its own guarantees (its FOR UPDATE finds the lock already held).
+      CREATE FUNCTION roomcast_append_batch(p_items jsonb, p_window_ms bigint)
+      RETURNS TABLE (o_idx int, o_seq bigint, o_duplicate boolean, o_epoch text)
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_item jsonb;
+        v_idx bigint;
+        v_res record;
+      BEGIN
+        INSERT INTO rooms (room, head, epoch)
+          SELECT DISTINCT ON (e->>'room') e->>'room', 0, e->>'epoch'
+          FROM jsonb_array_elements(p_items) e
+          ORDER BY e->>'room'
+          ON CONFLICT (room) DO NOTHING;
+        PERFORM 1 FROM rooms
+          WHERE room IN (SELECT e->>'room' FROM jsonb_array_elements(p_items) e)
+          ORDER BY room
+          FOR UPDATE;
+        FOR v_item, v_idx IN
+          SELECT e, n FROM jsonb_array_elements(p_items) WITH ORDINALITY AS t(e, n) ORDER BY n
+        LOOP
+          SELECT * INTO v_res FROM roomcast_append(
+            v_item->>'room', v_item->>'id', v_item->>'sender', v_item->>'sentAt',
+            v_item->>'content', v_item->>'traceparent', v_item->>'tracestate',
+            p_window_ms, v_item->>'epoch');
+          o_idx := v_idx - 1;
+          o_seq := v_res.o_seq;
+          o_duplicate := v_res.o_duplicate;
+          o_epoch := v_res.o_epoch;
+          RETURN NEXT;
+        END LOOP;
+      END
+      $fn$;
+    `,
+  },
 ];

@@ -1,7 +1,8 @@
 // The shared durable store: PostgreSQL through a `pg` pool. Every node of a
 // cluster points at the same database, so offsets, dedup and sessions hold
 // across nodes. Each method is one statement (one round trip); append is one
-// call of the roomcast_append function (see postgres-migrations.ts for why it
+// call of roomcast_append_batch, grouping concurrent appends (see
+// postgres-append-batcher.ts, and postgres-migrations.ts for why it
 // is atomic). `pg` returns int8 as text, parsed here with BigInt.
 import { randomUUID } from "node:crypto";
 import pg from "pg";
@@ -16,6 +17,7 @@ import type {
   StoredMessage,
   TrimPolicy,
 } from "../../ports/store.js";
+import { AppendBatcher } from "./postgres-append-batcher.js";
 import { postgresMigrations } from "./postgres-migrations.js";
 import { decodeRooms, encodeRooms } from "./session-rooms.js";
 import { StoreError } from "./store-error.js";
@@ -39,6 +41,7 @@ export class PostgresStore implements Store {
   readonly #poolSize: number;
   readonly #timeoutMs: number;
   #pool: pg.Pool | undefined;
+  readonly #batcher = new AppendBatcher((text, params) => this.#query("append", text, params));
   #closed = false;
 
   constructor({ url, poolSize, statementTimeoutMs = 5000 }: PostgresStoreOptions) {
@@ -94,25 +97,13 @@ export class PostgresStore implements Store {
     }
   }
 
-  async append(room: string, message: NewMessage, dedupWindowMs: number): Promise<AppendResult> {
-    const { rows } = await this.#query<{ o_seq: string; o_duplicate: boolean; o_epoch: string }>(
-      "append",
-      "SELECT o_seq, o_duplicate, o_epoch FROM roomcast_append($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-      [
-        room,
-        message.messageId,
-        message.senderId,
-        message.sentAt,
-        message.content,
-        message.traceparent ?? null,
-        message.tracestate ?? null,
-        String(Math.max(0, Math.trunc(dedupWindowMs))),
-        randomUUID(),
-      ],
-    );
-    const row = rows[0];
-    if (row === undefined) throw new StoreError("postgres append returned no row");
-    return { offset: BigInt(row.o_seq), duplicate: row.o_duplicate, epoch: row.o_epoch };
+  append(room: string, message: NewMessage, dedupWindowMs: number): Promise<AppendResult> {
+    try {
+      this.#ready();
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new StoreError(String(err)));
+    }
+    return this.#batcher.append(room, message, dedupWindowMs);
   }
 
   async read(room: string, afterOffset: bigint, limit: number): Promise<HistoryPage> {
