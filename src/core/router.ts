@@ -16,6 +16,7 @@ import { isValidRoomId } from "../protocol/room-id.js";
 import type { Logger } from "../observability/logging.js";
 import type { Broker, Subscription } from "../ports/broker.js";
 import type { NewMessage, SessionRoom, Store } from "../ports/store.js";
+import { BrokerFanout } from "./broker-fanout.js";
 import { Delivery } from "./delivery.js";
 import { StoreUnavailableError } from "./guarded-store.js";
 import { Member, type MemberHost } from "./member.js";
@@ -73,6 +74,8 @@ export class Router implements MemberHost {
   /** Names this node on the control channel. */
   readonly nodeId = randomUUID();
   #control: Subscription | undefined;
+  /** Publishes to other nodes; absent for the in-process broker (one node). */
+  readonly #fanout: BrokerFanout | undefined;
 
   constructor(store: Store, broker: Broker, opts: RouterOptions, log: Logger) {
     this.#store = store;
@@ -92,6 +95,7 @@ export class Router implements MemberHost {
     broker.onStatus((connected) => {
       if (connected) this.#catchUpAll();
     });
+    this.#fanout = broker.capabilities.distributed ? new BrokerFanout(broker, log) : undefined;
   }
 
   /** Subscribes to the node-control channel. */
@@ -477,12 +481,7 @@ export class Router implements MemberHost {
         create(MessageSchema, { ...stored, target: roomId, offset: result.offset }),
       );
       entry.room.offer(delivery);
-      if (this.#broker.capabilities.distributed) {
-        this.#broker.publish(roomId, delivery.envelopeBytes()).catch((err: unknown) => {
-          // Stored and acknowledged: other nodes fill the gap from the store.
-          this.#log.warn({ err, room: roomId }, "broker publish failed");
-        });
-      }
+      this.#fanout?.publish(roomId, delivery);
     }
     member.send(
       envelope({
@@ -579,6 +578,7 @@ export class Router implements MemberHost {
     await this.#control?.unsubscribe().catch(() => undefined);
     clearInterval(this.#flushTimer);
     clearInterval(this.#refreshTimer);
+    this.#fanout?.close();
     await this.flushAll();
   }
 }

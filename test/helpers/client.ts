@@ -101,7 +101,9 @@ export class TestClient {
       const remaining = deadline - Date.now();
       if (remaining <= 0 || this.ws.readyState === WebSocket.CLOSED) {
         throw new Error(
-          `no "${kind}" frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(-3)).slice(0, 400)}`,
+          `no "${kind}" frame within ${timeoutMs} ms; ${this.all(kind).length} received, the last ` +
+            `offsets ${JSON.stringify(this.all(kind).slice(-5).map((v) => v["offset"]))}; last frame ` +
+            JSON.stringify(this.frames.at(-1)).slice(0, 300),
         );
       }
       await new Promise<void>((resolve) => {
