@@ -30,10 +30,12 @@ export class Member {
   readonly rooms = new Map<string, Membership>();
   readonly #host: MemberHost;
   readonly #opts: MemberOptions;
-  readonly #tasks: Task[] = [];
+  // Allocated on first use: most members are idle most of the time, and
+  // per-connection memory is what limits how many a node holds.
+  #tasks: Task[] | undefined;
   #running = false;
   #closed = false;
-  #badFrames: number[] = [];
+  #badFrames: number[] | undefined;
 
   constructor(id: string, userId: string, outlet: Outlet, host: MemberHost, opts: MemberOptions) {
     this.id = id;
@@ -50,7 +52,7 @@ export class Member {
   /** Marks the member gone: queued frames are dropped. */
   markClosed(): void {
     this.#closed = true;
-    this.#tasks.length = 0;
+    this.#tasks = undefined;
   }
 
   send(env: Envelope): void {
@@ -72,14 +74,14 @@ export class Member {
   /** Runs `task` after every frame and task queued before it. */
   enqueue(task: Task): void {
     if (this.#closed) return;
-    this.#tasks.push(task);
+    (this.#tasks ??= []).push(task);
     if (!this.#running) void this.#run();
   }
 
   async #run(): Promise<void> {
     this.#running = true;
     try {
-      for (let task = this.#tasks.shift(); task !== undefined; task = this.#tasks.shift()) {
+      for (let task = this.#tasks?.shift(); task !== undefined; task = this.#tasks?.shift()) {
         try {
           await task();
         } catch (err) {
@@ -125,7 +127,7 @@ export class Member {
   #countBadFrame(): void {
     const now = Date.now();
     const since = now - this.#opts.badFrameWindowMs;
-    this.#badFrames = this.#badFrames.filter((t) => t > since);
+    this.#badFrames = (this.#badFrames ?? []).filter((t) => t > since);
     this.#badFrames.push(now);
     if (this.#badFrames.length >= this.#opts.badFrameLimit) {
       this.#opts.log.warn({ member: this.id }, "closing after repeated bad frames");

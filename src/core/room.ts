@@ -14,7 +14,7 @@ export class Membership {
   readonly roomId: string;
   live = false;
   /** Deliveries emitted while catching up; flushed in order when going live. */
-  buffer: Delivery[] = [];
+  buffer: Delivery[] | undefined = [];
   /** The highest offset the client acknowledged, if it ever did. */
   acked: bigint | undefined;
   /** The last offset handed to the connection (replayed or live). */
@@ -115,7 +115,7 @@ export class Room {
   #emit(d: Delivery): void {
     this.#delivered = d.offset;
     for (const m of this.#members) {
-      if (!m.live) m.buffer.push(d);
+      if (!m.live) m.buffer?.push(d);
       else if (m.outlet.send(d.encoded(m.outlet.codec))) m.sentUpTo = d.offset;
     }
   }

@@ -19,7 +19,7 @@ import type { NewMessage, SessionRoom, Store } from "../ports/store.js";
 import { BrokerFanout } from "./broker-fanout.js";
 import { Delivery } from "./delivery.js";
 import { StoreUnavailableError } from "./guarded-store.js";
-import { Member, type MemberHost } from "./member.js";
+import { Member, type MemberHost, type MemberOptions } from "./member.js";
 import type { Outlet } from "./outlet.js";
 import { Membership, Room } from "./room.js";
 import { decodeControl, encodeControl, type ControlMessage } from "./node-control.js";
@@ -71,6 +71,8 @@ export class Router implements MemberHost {
   readonly #saving = new Map<string, Promise<void>>();
   readonly #flushTimer: NodeJS.Timeout;
   readonly #refreshTimer: NodeJS.Timeout;
+  /** Shared by every member (one object per node, not per connection). */
+  readonly #memberOptions: MemberOptions;
   /** Names this node on the control channel. */
   readonly nodeId = randomUUID();
   #control: Subscription | undefined;
@@ -82,6 +84,11 @@ export class Router implements MemberHost {
     this.#broker = broker;
     this.#opts = opts;
     this.#log = log;
+    this.#memberOptions = {
+      badFrameLimit: opts.badFrameLimit,
+      badFrameWindowMs: opts.badFrameWindowMs,
+      log,
+    };
     this.#flushTimer = setInterval(() => this.#flushDirty(), opts.ackFlushIntervalMs);
     this.#flushTimer.unref();
     // Connected sessions must not expire: refresh them well within the TTL.
@@ -178,11 +185,7 @@ export class Router implements MemberHost {
 
   /** Creates the member for an upgraded connection and sends `session` (and, on resume, its rooms). */
   attach(grant: SessionGrant, outlet: Outlet): Member {
-    const member = new Member(grant.memberId, grant.userId, outlet, this, {
-      badFrameLimit: this.#opts.badFrameLimit,
-      badFrameWindowMs: this.#opts.badFrameWindowMs,
-      log: this.#log,
-    });
+    const member = new Member(grant.memberId, grant.userId, outlet, this, this.#memberOptions);
     this.#members.set(member.id, member);
     member.send(
       envelope({
@@ -403,10 +406,10 @@ export class Router implements MemberHost {
     // delivery starts, and no replay.
     this.#sendJoined(member, roomId, room.epoch, joinedAt, recovered);
     const codec = member.outlet.codec;
-    for (const d of [...replay, ...m.buffer]) {
+    for (const d of [...replay, ...(m.buffer ?? [])]) {
       if (d.offset > m.sentUpTo && member.outlet.send(d.encoded(codec))) m.sentUpTo = d.offset;
     }
-    m.buffer = [];
+    m.buffer = undefined;
     m.live = true;
   }
 

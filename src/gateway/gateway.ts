@@ -10,6 +10,7 @@ import { CloseCode } from "../protocol/errors.js";
 import { StoreUnavailableError } from "../core/guarded-store.js";
 import type { Router, SessionGrant } from "../core/router.js";
 import type { Logger } from "../observability/logging.js";
+import type { Member } from "../core/member.js";
 import { Heartbeat, type Beating } from "./heartbeat.js";
 import { rejectUpgrade } from "./http-reject.js";
 import { WsOutlet } from "./ws-outlet.js";
@@ -31,9 +32,77 @@ export interface GatewayOptions {
 /** What /readyz reports: every dependency connected and not draining. */
 export type ReadinessCheck = () => { ready: boolean; checks: Record<string, boolean> };
 
-interface Connection {
+/** What connections need from their gateway, shared by all of them. */
+interface ConnectionHooks {
+  readonly heartbeat: Heartbeat;
+  readonly connections: Set<Connection>;
+  readonly router: Router;
+  readonly log: Logger;
+}
+
+const kConnection = Symbol("roomcast.connection");
+type ConnectedSocket = WebSocket & { [kConnection]?: Connection };
+
+/** One upgraded socket: its outlet, member and heartbeat state. */
+class Connection implements Beating {
   readonly ws: WebSocket;
   readonly outlet: WsOutlet;
+  readonly member: Member;
+  readonly hooks: ConnectionHooks;
+  pingSentAt = 0;
+  lastPingAt: number;
+  readonly openedAt: number;
+  sawFrame = false;
+
+  constructor(ws: WebSocket, outlet: WsOutlet, member: Member, hooks: ConnectionHooks) {
+    this.ws = ws;
+    this.outlet = outlet;
+    this.member = member;
+    this.hooks = hooks;
+    this.openedAt = this.lastPingAt = Date.now();
+  }
+
+  ping(): void {
+    this.ws.ping();
+  }
+
+  close(code: CloseCode): void {
+    this.outlet.close(code);
+  }
+}
+
+function ignoreError(): void {}
+
+function onPong(this: ConnectedSocket): void {
+  const conn = this[kConnection];
+  if (conn !== undefined) conn.pingSentAt = 0;
+}
+
+function onMessage(this: ConnectedSocket, data: Buffer, isBinary: boolean): void {
+  const conn = this[kConnection];
+  if (conn === undefined) return;
+  conn.sawFrame = true;
+  if (isBinary !== conn.outlet.codec.binary) {
+    conn.outlet.close(CloseCode.UnsupportedData);
+    return;
+  }
+  conn.member.receive(data);
+}
+
+// ws closes the socket itself on protocol errors (1009 too big, 1007 bad UTF-8).
+function onError(this: ConnectedSocket, err: Error): void {
+  this[kConnection]?.hooks.log.debug(
+    { err, member: this[kConnection]?.member.id },
+    "websocket error",
+  );
+}
+
+function onClose(this: ConnectedSocket): void {
+  const conn = this[kConnection];
+  if (conn === undefined) return;
+  conn.hooks.heartbeat.delete(conn);
+  conn.hooks.connections.delete(conn);
+  conn.hooks.router.detach(conn.member);
 }
 
 export class Gateway {
@@ -45,6 +114,7 @@ export class Gateway {
   readonly #wss: WebSocketServer;
   readonly #heartbeat: Heartbeat;
   readonly #connections = new Set<Connection>();
+  readonly #hooks: ConnectionHooks;
   #draining = false;
 
   constructor(router: Router, readiness: ReadinessCheck, opts: GatewayOptions, log: Logger) {
@@ -60,6 +130,12 @@ export class Gateway {
       handleProtocols: (offered) => negotiate([...offered]) ?? false,
     });
     this.#heartbeat = new Heartbeat(opts);
+    this.#hooks = {
+      heartbeat: this.#heartbeat,
+      connections: this.#connections,
+      router,
+      log,
+    };
     this.#http = createServer((req, res) => this.#request(req, res));
     this.#http.headersTimeout = opts.handshakeTimeoutMs;
     this.#http.requestTimeout = opts.handshakeTimeoutMs;
@@ -108,7 +184,9 @@ export class Gateway {
   }
 
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on("error", (err) => this.#log.debug({ err }, "socket error during upgrade"));
+    // Until ws owns the socket, an error (a reset while the session is read)
+    // must not crash the process; the upgrade then simply fails.
+    socket.on("error", ignoreError);
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== this.#opts.wsPath) return rejectUpgrade(socket, 404);
     if (this.#draining) return rejectUpgrade(socket, 503, "draining", { "Retry-After": "1" });
@@ -154,38 +232,27 @@ export class Gateway {
   }
 
   #connected(ws: WebSocket, raw: Duplex, codec: Codec, grant: SessionGrant): void {
-    const outlet = new WsOutlet(ws, raw, codec, this.#opts.maxBufferedBytes, () =>
-      this.#log.info({ member: grant.memberId }, "closing slow consumer"),
+    raw.off("error", ignoreError); // ws has its own handler now
+    const outlet = new WsOutlet(
+      ws,
+      raw,
+      codec,
+      this.#opts.maxBufferedBytes,
+      this.#log,
+      grant.memberId,
     );
-    const conn: Connection = { ws, outlet };
-    this.#connections.add(conn);
     const member = this.#router.attach(grant, outlet);
-    const now = Date.now();
-    const beat: Beating = {
-      pingSentAt: 0,
-      lastPingAt: now,
-      openedAt: now,
-      sawFrame: false,
-      ping: () => ws.ping(),
-      close: (code) => outlet.close(code),
-    };
-    this.#heartbeat.add(beat);
-    ws.on("pong", () => (beat.pingSentAt = 0));
-    ws.on("message", (data: Buffer, isBinary: boolean) => {
-      beat.sawFrame = true;
-      if (isBinary !== codec.binary) {
-        outlet.close(CloseCode.UnsupportedData);
-        return;
-      }
-      member.receive(data);
-    });
-    // ws closes the socket itself on protocol errors (1009 too big, 1007 bad UTF-8).
-    ws.on("error", (err) => this.#log.debug({ err, member: member.id }, "websocket error"));
-    ws.on("close", () => {
-      this.#heartbeat.delete(beat);
-      this.#connections.delete(conn);
-      this.#router.detach(member);
-    });
+    const conn = new Connection(ws, outlet, member, this.#hooks);
+    this.#connections.add(conn);
+    this.#heartbeat.add(conn);
+    (ws as ConnectedSocket)[kConnection] = conn;
+    // Shared listener functions (they find the connection through the
+    // socket) rather than closures: per-connection memory is what limits how
+    // many connections a node holds.
+    ws.on("pong", onPong);
+    ws.on("message", onMessage);
+    ws.on("error", onError);
+    ws.on("close", onClose);
   }
 
   /**

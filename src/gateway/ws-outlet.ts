@@ -10,6 +10,7 @@ import type { WebSocket } from "ws";
 import type { Codec } from "../protocol/codec.js";
 import { CloseCode, closeReasons } from "../protocol/errors.js";
 import type { Outlet } from "../core/outlet.js";
+import type { Logger } from "../observability/logging.js";
 import { Opcode, buildFrame } from "./frame.js";
 
 /** How long a closing socket may take to finish its close handshake. */
@@ -44,18 +45,27 @@ export class WsOutlet implements Outlet {
   readonly #ws: WebSocket;
   readonly #raw: Duplex;
   readonly #maxBuffered: number;
-  readonly #onSlow: () => void;
-  #queued: Buffer[] = [];
+  readonly #log: Logger;
+  readonly #memberId: string;
+  #queued: Buffer[] | undefined;
   #queuedBytes = 0;
   #scheduled = false;
   #closing = false;
 
-  constructor(ws: WebSocket, raw: Duplex, codec: Codec, maxBuffered: number, onSlow: () => void) {
+  constructor(
+    ws: WebSocket,
+    raw: Duplex,
+    codec: Codec,
+    maxBuffered: number,
+    log: Logger,
+    memberId: string,
+  ) {
     this.#ws = ws;
     this.#raw = raw;
     this.codec = codec;
     this.#maxBuffered = maxBuffered;
-    this.#onSlow = onSlow;
+    this.#log = log;
+    this.#memberId = memberId;
   }
 
   send(payload: Uint8Array): boolean {
@@ -64,11 +74,11 @@ export class WsOutlet implements Outlet {
     const frame = frameOf(this.codec.binary, payload);
     if (this.#ws.bufferedAmount + this.#queuedBytes + frame.length > this.#maxBuffered) {
       // A reader that cannot keep up is cut off instead of slowing its rooms.
-      this.#onSlow();
+      this.#log.info({ member: this.#memberId }, "closing slow consumer");
       this.close(CloseCode.SlowConsumer);
       return false;
     }
-    this.#queued.push(frame);
+    (this.#queued ??= []).push(frame);
     this.#queuedBytes += frame.length;
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -85,8 +95,8 @@ export class WsOutlet implements Outlet {
   flush(): void {
     this.#scheduled = false;
     const queued = this.#queued;
-    if (queued.length === 0) return;
-    this.#queued = [];
+    if (queued === undefined || queued.length === 0) return;
+    this.#queued = undefined;
     this.#queuedBytes = 0;
     if (this.#raw.destroyed) return;
     if (queued.length === 1) {
