@@ -37,12 +37,12 @@ export function parseOptions(argv: string[]): Options {
   const opts: Options = {
     full,
     runs: undefined,
-    scenarios: full ? [...SCENARIOS] : ["fanout", "many-rooms", "idle", "durable"],
+    scenarios: full ? [...SCENARIOS] : ["fanout", "durable", "many-rooms", "idle"],
     servers: ["roomcast", "raw-ws", "socketio"],
     workers: 2,
     contentBytes: 64,
     cpuProf: false,
-    budgetSeconds: full ? 40 * 60 : 165,
+    budgetSeconds: full ? 40 * 60 : 150,
     outDir: "bench/results",
   };
   for (let i = 0; i < argv.length; i++) {

@@ -87,14 +87,15 @@ export class ServerProcess {
     throw new Error(`no 200 from /readyz in ${READY_TIMEOUT_MS} ms`);
   }
 
-  async stop(): Promise<void> {
+  /** SIGTERM, then SIGKILL after graceMs (a profiled server needs time to drain and write its profile). */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     if (this.#exited) return;
     untrackServer(this.pid);
     const exited = new Promise<void>((resolve) => this.#child.once("exit", () => resolve()));
     this.#child.kill("SIGTERM");
     const timedOut = await Promise.race([
       exited.then(() => false),
-      sleep(STOP_GRACE_MS).then(() => true),
+      sleep(graceMs).then(() => true),
     ]);
     if (timedOut && !this.#exited) {
       this.#child.kill("SIGKILL");

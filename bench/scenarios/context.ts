@@ -30,7 +30,7 @@ export async function withServer<T>(
   try {
     return await body(server);
   } finally {
-    await server.stop();
+    await server.stop(nodeArgs.length > 0 ? 20_000 : undefined);
     live.delete(server);
   }
 }
