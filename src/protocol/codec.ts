@@ -2,7 +2,12 @@
 // Pure: no I/O. Decoding failures throw DecodeError (wire code bad_request).
 import { create, fromBinary, fromJson, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { EnvelopeSchema, type Envelope } from "./gen/roomcast/v1/envelope_pb.js";
+import {
+  EnvelopeSchema,
+  type Ack,
+  type Envelope,
+  type Message,
+} from "./gen/roomcast/v1/envelope_pb.js";
 
 export const Subprotocol = {
   Json: "roomcast.v1.json",
@@ -67,9 +72,38 @@ export const jsonCodec: Codec = {
 
 /** The JSON text of one envelope (implicit defaults such as `false` are written out). */
 export function encodeJsonText(envelope: Envelope): string {
-  return JSON.stringify(
-    toJson(EnvelopeSchema, envelope, { useProtoFieldName: true, alwaysEmitImplicit: true }),
-  );
+  // The two kinds on the publish path are built directly, in the field order
+  // and with the presence rules protojson uses (test/unit/codec.test.ts
+  // checks they match it); reflection costs more than the rest of a publish.
+  switch (envelope.kind.case) {
+    case "message":
+      return JSON.stringify({ message: messageJson(envelope.kind.value) });
+    case "ack":
+      return JSON.stringify({ ack: ackJson(envelope.kind.value) });
+    default:
+      return JSON.stringify(
+        toJson(EnvelopeSchema, envelope, { useProtoFieldName: true, alwaysEmitImplicit: true }),
+      );
+  }
+}
+
+function messageJson(m: Message): Record<string, string> {
+  const out: Record<string, string> = { target: m.target, content: m.content };
+  if (m.messageId !== undefined) out["message_id"] = m.messageId;
+  if (m.sentAt !== undefined) out["sent_at"] = m.sentAt;
+  if (m.senderId !== undefined) out["sender_id"] = m.senderId;
+  if (m.offset !== undefined) out["offset"] = m.offset.toString();
+  if (m.traceparent !== undefined) out["traceparent"] = m.traceparent;
+  if (m.tracestate !== undefined) out["tracestate"] = m.tracestate;
+  return out;
+}
+
+function ackJson(a: Ack): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = { room_id: a.roomId };
+  if (a.messageId !== undefined) out["message_id"] = a.messageId;
+  out["offset"] = a.offset.toString();
+  if (a.duplicate !== undefined) out["duplicate"] = a.duplicate;
+  return out;
 }
 
 /** Varint length-delimited protobuf envelopes, one or more per binary frame. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary, toJson } from "@bufbuild/protobuf";
 import {
   DecodeError,
   Subprotocol,
@@ -11,7 +11,11 @@ import {
   negotiate,
   protoCodec,
 } from "../../src/protocol/codec.js";
-import { EnvelopeSchema, MessageSchema } from "../../src/protocol/gen/roomcast/v1/envelope_pb.js";
+import {
+  AckSchema,
+  EnvelopeSchema,
+  MessageSchema,
+} from "../../src/protocol/gen/roomcast/v1/envelope_pb.js";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -73,6 +77,39 @@ describe("codec - json", () => {
 
   test("rejects invalid UTF-8", () => {
     assert.throws(() => jsonCodec.decode(new Uint8Array([0x7b, 0xff, 0x7d])), DecodeError);
+  });
+});
+
+describe("codec - json fast path", () => {
+  // encodeJsonText builds message and ack by hand; it must equal protojson.
+  const reference = (env: ReturnType<typeof envelope>) =>
+    JSON.stringify(
+      toJson(EnvelopeSchema, env, { useProtoFieldName: true, alwaysEmitImplicit: true }),
+    );
+  const optional = ["messageId", "sentAt", "senderId", "traceparent", "tracestate"] as const;
+
+  test("message: every combination of optional fields", () => {
+    for (let mask = 0; mask < 1 << (optional.length + 1); mask++) {
+      const m = create(MessageSchema, { target: "r", content: mask % 3 === 0 ? "" : 'say "hi"\n' });
+      optional.forEach((field, i) => {
+        if (mask & (1 << i)) m[field] = `${field}-\u2028-${mask}`;
+      });
+      if (mask & (1 << optional.length)) m.offset = 18446744073709551615n;
+      const env = envelope({ case: "message", value: m });
+      assert.equal(encodeJsonText(env), reference(env), `mask ${mask}`);
+    }
+  });
+
+  test("ack: with and without message_id and duplicate", () => {
+    for (const init of [
+      { roomId: "r", offset: 0n },
+      { roomId: "r", offset: 42n, messageId: "m" },
+      { roomId: "r", offset: 7n, messageId: "m", duplicate: false },
+      { roomId: "r", offset: 7n, duplicate: true },
+    ]) {
+      const env = envelope({ case: "ack", value: create(AckSchema, init) });
+      assert.equal(encodeJsonText(env), reference(env));
+    }
   });
 });
 
