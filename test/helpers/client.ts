@@ -102,7 +102,11 @@ export class TestClient {
       if (remaining <= 0 || this.ws.readyState === WebSocket.CLOSED) {
         throw new Error(
           `no "${kind}" frame within ${timeoutMs} ms; ${this.all(kind).length} received, the last ` +
-            `offsets ${JSON.stringify(this.all(kind).slice(-5).map((v) => v["offset"]))}; last frame ` +
+            `offsets ${JSON.stringify(
+              this.all(kind)
+                .slice(-5)
+                .map((v) => v["offset"]),
+            )}; last frame ` +
             JSON.stringify(this.frames.at(-1)).slice(0, 300),
         );
       }
