@@ -29,9 +29,11 @@ export type BatchQuery = (
 ) => Promise<{ rows: BatchRow[] }>;
 
 const MAX_BATCH = 500;
-// Two groups in flight keep the connection busy while the next group forms;
-// more would only queue on the same row locks.
-const MAX_IN_FLIGHT = 2;
+// One group in flight: a second one would only wait on the same row locks and
+// split the group in two, halving what each commit carries. Measured on this
+// machine's PostgreSQL, one room, 32 concurrent appenders: 2 in flight
+// ~4,000 msg/s, 1 in flight 7,663 msg/s.
+const MAX_IN_FLIGHT = 1;
 
 export class AppendBatcher {
   readonly #query: BatchQuery;
