@@ -606,6 +606,14 @@ function validateMessage(msg: Message): void {
       msg.target,
     );
   }
+  // U+0000 cannot be stored in PostgreSQL text; refusing it for every store
+  // keeps the protocol the same everywhere, and keeps a client's bad input
+  // from counting as a store failure (which would open the store's breaker).
+  for (const text of [msg.content, msg.messageId, msg.sentAt, msg.traceparent, msg.tracestate]) {
+    if (text?.includes("\u0000")) {
+      throw new WireError(ErrorCode.BadRequest, "text fields may not contain U+0000", ref);
+    }
+  }
   if (msg.sentAt !== undefined && Number.isNaN(Date.parse(msg.sentAt))) {
     throw new WireError(ErrorCode.BadRequest, "sent_at must be an RFC 3339 timestamp", ref);
   }

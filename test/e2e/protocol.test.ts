@@ -244,6 +244,16 @@ describe("protocol - bad input", () => {
     assert.equal(c.all("room_joined").length, 0);
   });
 
+  test("a NUL character in a text field gets bad_request and nothing is stored", async () => {
+    const room = "nul";
+    const c = await joined(room);
+    c.send({ message: { target: room, content: "a\u0000b", message_id: "nul-1" } });
+    const e = await c.next("error");
+    assert.deepEqual([e["code"], e["ref"]], ["bad_request", "nul-1"]);
+    c.send({ message: { target: room, content: "fine" } });
+    assert.equal((await c.next("ack"))["offset"], "1");
+  });
+
   test("publish without joining gets not_joined with the message_id as ref", async () => {
     const [c] = await client();
     c.send({ message: { target: "elsewhere", content: "x", message_id: "m-9" } });
