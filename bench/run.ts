@@ -11,7 +11,14 @@ import { GENERATOR_CORE, pinSelf } from "./lib/pin.js";
 import { isBuilt, serverSpec, SERVER_NAMES, type ServerName } from "./lib/servers.js";
 import { renderScenario } from "./report/markdown.js";
 import { newScenario, type ScenarioResult } from "./report/model.js";
-import { clusterNote } from "./scenarios/cluster.js";
+import {
+  CLUSTER_METRICS,
+  CLUSTER_RATIO_OF,
+  clusterNotes,
+  clusterTitle,
+  clusterVariants,
+  runCluster,
+} from "./scenarios/cluster.js";
 import { stopAllServers, type RunContext } from "./scenarios/context.js";
 import { DURABLE_METRICS, runDurable, STORES } from "./scenarios/durable.js";
 import { idleMetrics, runIdleMemory } from "./scenarios/idle-memory.js";
@@ -95,8 +102,15 @@ function plan(
         run: (v) => runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number]),
       };
     }
-    case "cluster":
-      return clusterNote(ctx);
+    case "cluster": {
+      const variants = clusterVariants(servers);
+      if (variants.length === 0) return "cluster: needs roomcast or socketio";
+      const ratio = variants.includes(CLUSTER_RATIO_OF) ? CLUSTER_RATIO_OF : undefined;
+      return {
+        result: newScenario(name, clusterTitle(), CLUSTER_METRICS, variants, ratio),
+        run: (v) => runCluster(ctx, v),
+      };
+    }
   }
 }
 
@@ -201,6 +215,7 @@ async function main(): Promise<void> {
     await runPlan(p, runsFor(opts, name), ctx);
     if (name === "fanout" || name === "many-rooms")
       p.result.notes.push(...generatorBoundNotes(p.result));
+    if (name === "cluster") p.result.notes.push(...clusterNotes(p.result));
     results.push(p.result);
   }
 
