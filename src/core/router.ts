@@ -144,14 +144,6 @@ export class Router implements MemberHost {
     await this.#broker.publishControl(encodeControl({ type: "close_user", userId, code }));
   }
 
-  get memberCount(): number {
-    return this.#members.size;
-  }
-
-  get roomCount(): number {
-    return this.#rooms.size;
-  }
-
   // ---- sessions -----------------------------------------------------------
 
   /**

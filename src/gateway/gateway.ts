@@ -144,14 +144,6 @@ export class Gateway {
     });
   }
 
-  get connections(): number {
-    return this.#connections.size;
-  }
-
-  get draining(): boolean {
-    return this.#draining;
-  }
-
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
