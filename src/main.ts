@@ -3,7 +3,7 @@
 // and starts the gateway.
 import type { Config } from "./config/schema.js";
 import { ConfigError, loadConfig } from "./config/load.js";
-import { GuardedStore } from "./core/guarded-store.js";
+import { GuardedStore } from "./adapters/store/guarded-store.js";
 import { Housekeeping } from "./core/housekeeping.js";
 import { Router } from "./core/router.js";
 import { Gateway } from "./gateway/gateway.js";

@@ -18,7 +18,7 @@ import type { Broker, Subscription } from "../ports/broker.js";
 import type { NewMessage, SessionRoom, Store } from "../ports/store.js";
 import { BrokerFanout } from "./broker-fanout.js";
 import { Delivery } from "./delivery.js";
-import { StoreUnavailableError } from "./guarded-store.js";
+import { StoreError } from "../ports/store-error.js";
 import { Member, type MemberHost, type MemberOptions } from "./member.js";
 import type { Outlet } from "./outlet.js";
 import { Membership, Room } from "./room.js";
@@ -149,7 +149,7 @@ export class Router implements MemberHost {
   /**
    * Resumes the session behind `token` (rotating it) or creates a fresh one.
    * A live local member with that session is taken over. Throws
-   * StoreUnavailableError when the store is down (the gateway answers 503).
+   * StoreError when the store is down (the gateway answers 503).
    */
   async openSession(token: string | undefined, userId: string): Promise<SessionGrant> {
     const fresh = newToken();
@@ -580,7 +580,7 @@ export class Router implements MemberHost {
 
 function unavailable(err: unknown, ref: string): WireError {
   if (err instanceof WireError) return err;
-  if (err instanceof StoreUnavailableError) {
+  if (err instanceof StoreError) {
     return new WireError(ErrorCode.Unavailable, undefined, ref, RETRY_AFTER_MS, { cause: err });
   }
   return new WireError(ErrorCode.Internal, undefined, ref, undefined, { cause: err });

@@ -7,7 +7,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { codecFor, negotiate, supportedSubprotocols, type Codec } from "../protocol/codec.js";
 import { CloseCode } from "../protocol/errors.js";
-import { StoreUnavailableError } from "../core/guarded-store.js";
+import { StoreError } from "../ports/store-error.js";
 import type { Router, SessionGrant } from "../core/router.js";
 import type { Logger } from "../observability/logging.js";
 import type { Member } from "../core/member.js";
@@ -210,7 +210,7 @@ export class Gateway {
     try {
       grant = await this.#router.openSession(url.searchParams.get("session") ?? undefined, "");
     } catch (err) {
-      if (err instanceof StoreUnavailableError) {
+      if (err instanceof StoreError) {
         this.#log.warn({ err }, "refusing upgrade: store unavailable");
         return rejectUpgrade(socket, 503, "store unavailable", { "Retry-After": "1" });
       }

@@ -13,7 +13,7 @@ import type {
   StoredMessage,
   TrimPolicy,
 } from "../../ports/store.js";
-import { StoreError } from "./store-error.js";
+import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
 
 interface RoomState {
   head: bigint;
@@ -42,7 +42,7 @@ export class MemoryStore implements Store {
   }
 
   #check(): void {
-    if (this.#closed) throw new StoreError("memory store is closed");
+    if (this.#closed) throw new StoreError(StoreErrorCode.Unavailable, "memory store is closed");
   }
 
   #room(room: string): RoomState {
@@ -167,7 +167,9 @@ function run<T>(fn: () => T): Promise<T> {
     return Promise.resolve(fn());
   } catch (err) {
     return Promise.reject(
-      err instanceof StoreError ? err : new StoreError("memory store call failed", { cause: err }),
+      err instanceof StoreError
+        ? err
+        : new StoreError(StoreErrorCode.Failed, "memory store call failed", { cause: err }),
     );
   }
 }

@@ -20,7 +20,7 @@ import type {
 import { AppendBatcher } from "./postgres-append-batcher.js";
 import { postgresMigrations } from "./postgres-migrations.js";
 import { decodeRooms, encodeRooms } from "./session-rooms.js";
-import { StoreError } from "./store-error.js";
+import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
 
 export interface PostgresStoreOptions {
   readonly url: string;
@@ -51,13 +51,14 @@ export class PostgresStore implements Store {
   }
 
   #ready(): pg.Pool {
-    if (this.#closed) throw new StoreError("postgres store is closed");
-    if (this.#pool === undefined) throw new StoreError("postgres store is not open");
+    if (this.#closed) throw new StoreError(StoreErrorCode.Unavailable, "postgres store is closed");
+    if (this.#pool === undefined)
+      throw new StoreError(StoreErrorCode.Unavailable, "postgres store is not open");
     return this.#pool;
   }
 
   async open(): Promise<void> {
-    if (this.#closed) throw new StoreError("postgres store is closed");
+    if (this.#closed) throw new StoreError(StoreErrorCode.Unavailable, "postgres store is closed");
     if (this.#pool !== undefined) return;
     await this.migrate();
     const pool = new pg.Pool({
@@ -101,7 +102,9 @@ export class PostgresStore implements Store {
     try {
       this.#ready();
     } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new StoreError(String(err)));
+      return Promise.reject(
+        err instanceof Error ? err : new StoreError(StoreErrorCode.Failed, String(err)),
+      );
     }
     return this.#batcher.append(room, message, dedupWindowMs);
   }
@@ -131,7 +134,8 @@ export class PostgresStore implements Store {
       ({ rows } = await this.#query<ReadRow>("read", text, params));
     }
     const first = rows[0];
-    if (first === undefined) throw new StoreError("postgres read found no room row");
+    if (first === undefined)
+      throw new StoreError(StoreErrorCode.Conflict, "postgres read found no room row");
     const head = BigInt(first.head);
     const messages: StoredMessage[] = [];
     for (const r of rows) if (r.seq !== null) messages.push(toMessage(room, r));
@@ -300,5 +304,5 @@ function ms(value: number): string {
 function wrap(what: string, err: unknown): StoreError {
   if (err instanceof StoreError) return err;
   const code = err instanceof Error && "code" in err ? ` (${String(err.code)})` : "";
-  return new StoreError(`postgres ${what} failed${code}`, { cause: err });
+  return new StoreError(StoreErrorCode.Failed, `postgres ${what} failed${code}`, { cause: err });
 }

@@ -19,7 +19,7 @@ import type {
 } from "../../ports/store.js";
 import { decodeRooms, encodeRooms } from "./session-rooms.js";
 import { sqliteMigrations } from "./sqlite-migrations.js";
-import { StoreError } from "./store-error.js";
+import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
 
 export interface SqliteStoreOptions {
   readonly path: string;
@@ -134,15 +134,15 @@ export class SqliteStore implements Store {
   }
 
   #ready(): [Db, Statements] {
-    if (this.#closed) throw new StoreError("sqlite store is closed");
+    if (this.#closed) throw new StoreError(StoreErrorCode.Unavailable, "sqlite store is closed");
     if (this.#db === undefined || this.#stmts === undefined)
-      throw new StoreError("sqlite store is not open");
+      throw new StoreError(StoreErrorCode.Unavailable, "sqlite store is not open");
     return [this.#db, this.#stmts];
   }
 
   open(): Promise<void> {
     return run("open", () => {
-      if (this.#closed) throw new StoreError("sqlite store is closed");
+      if (this.#closed) throw new StoreError(StoreErrorCode.Unavailable, "sqlite store is closed");
       if (this.#db !== undefined) return;
       const db = connect(this.#path);
       try {
@@ -185,7 +185,8 @@ export class SqliteStore implements Store {
             return { offset: seen.offset, duplicate: true, epoch: meta?.epoch ?? "" };
           }
           const bumped = s.bump.get(room);
-          if (bumped === undefined) throw new StoreError("sqlite append found no room row");
+          if (bumped === undefined)
+            throw new StoreError(StoreErrorCode.Conflict, "sqlite append found no room row");
           s.insertMessage.run(
             room,
             bumped.head,
@@ -213,7 +214,8 @@ export class SqliteStore implements Store {
       // snapshot, without taking the write lock from appenders.
       return db.transaction((): HistoryPage => {
         const meta = s.meta.get(room);
-        if (meta === undefined) throw new StoreError("sqlite read found no room row");
+        if (meta === undefined)
+          throw new StoreError(StoreErrorCode.Conflict, "sqlite read found no room row");
         const oldest = s.oldest.get(room)?.o ?? null;
         const rows = limit > 0 ? s.page.all(room, afterOffset, limit) : [];
         return {
@@ -357,7 +359,9 @@ function run<T>(what: string, fn: () => T): Promise<T> {
     return Promise.resolve(fn());
   } catch (err) {
     return Promise.reject(
-      err instanceof StoreError ? err : new StoreError(`sqlite ${what} failed`, { cause: err }),
+      err instanceof StoreError
+        ? err
+        : new StoreError(StoreErrorCode.Failed, `sqlite ${what} failed`, { cause: err }),
     );
   }
 }

@@ -1,5 +1,5 @@
 // Every store call gets a timeout and goes through one circuit breaker, so a
-// dead store answers quickly with StoreUnavailableError instead of hanging
+// dead store answers quickly with a StoreError instead of hanging
 // publishes and handshakes. The breaker half-opens by itself (one trial call
 // after `halfOpenAfterMs`), so service recovers when the store returns.
 //
@@ -16,11 +16,8 @@ import type {
   Store,
   StoreCapabilities,
   TrimPolicy,
-} from "../ports/store.js";
-
-export class StoreUnavailableError extends Error {
-  override readonly name = "StoreUnavailableError";
-}
+} from "../../ports/store.js";
+import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
 
 export interface GuardOptions {
   readonly timeoutMs: number;
@@ -60,7 +57,9 @@ export class GuardedStore implements Store {
     let trial = false;
     if (!this.healthy) {
       if (this.#trialInFlight || Date.now() < this.#openUntil) {
-        return Promise.reject(new StoreUnavailableError(`store ${what} refused: circuit open`));
+        return Promise.reject(
+          new StoreError(StoreErrorCode.Unavailable, `store ${what} refused: circuit open`),
+        );
       }
       trial = this.#trialInFlight = true;
     }
@@ -79,7 +78,12 @@ export class GuardedStore implements Store {
       const timer = setTimeout(() => {
         if (settled) return;
         done(false);
-        reject(new StoreUnavailableError(`store ${what} timed out after ${this.#timeoutMs} ms`));
+        reject(
+          new StoreError(
+            StoreErrorCode.Timeout,
+            `store ${what} timed out after ${this.#timeoutMs} ms`,
+          ),
+        );
       }, this.#timeoutMs);
       let pending: Promise<T>;
       try {
@@ -96,7 +100,11 @@ export class GuardedStore implements Store {
         (err: unknown) => {
           if (settled) return;
           done(false);
-          reject(new StoreUnavailableError(`store ${what} failed`, { cause: err }));
+          reject(
+            err instanceof StoreError
+              ? err
+              : new StoreError(StoreErrorCode.Failed, `store ${what} failed`, { cause: err }),
+          );
         },
       );
     });
