@@ -86,6 +86,7 @@ async function main(): Promise<void> {
       allowedOrigins: config.ALLOWED_ORIGINS,
       maxMessageBytes: config.MAX_MESSAGE_BYTES,
       maxBufferedBytes: config.MAX_BUFFERED_BYTES,
+      slowConsumerGraceMs: config.SLOW_CONSUMER_GRACE,
       pingIntervalMs: config.PING_INTERVAL,
       pongTimeoutMs: config.PONG_TIMEOUT,
       handshakeTimeoutMs: config.HANDSHAKE_TIMEOUT,

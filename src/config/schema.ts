@@ -56,6 +56,7 @@ export const configSchema = z.object({
 
   MAX_MESSAGE_BYTES: int(256, 16 * 1024 * 1024).default(65_536),
   MAX_BUFFERED_BYTES: int(1024, 1024 * 1024 * 1024).default(1_048_576),
+  SLOW_CONSUMER_GRACE: duration.default("2s"),
   MAX_ROOMS_PER_MEMBER: int(1, 100_000).default(128),
   PING_INTERVAL: duration.default("25s"),
   PONG_TIMEOUT: duration.default("20s"),

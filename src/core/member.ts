@@ -1,13 +1,22 @@
 // One member per connection. Its inbound frames are handled one at a time in
 // the order they arrived, so one publisher's messages get increasing offsets
 // in its sending order.
+//
+// Two rules keep one connection from hurting the node:
+// - Once the connection is closing (a policy close, a slow consumer, a
+//   takeover, or the peer), nothing more of what it sent is decoded or
+//   applied: not the rest of the current frame, not the queued frames.
+// - Its requests are processed only as fast as its replies drain: while its
+//   outbound buffer is over the limit the member waits, and while frames
+//   queue up it stops reading the socket. A pipelining client is slowed, not
+//   dropped as a slow consumer for the replies to its own burst.
 import { create } from "@bufbuild/protobuf";
 import { DecodeError, envelope } from "../protocol/codec.js";
 import { CloseCode, ErrorCode, WireError } from "../protocol/errors.js";
 import { ErrorSchema, type Envelope } from "../protocol/gen/roomcast/v1/envelope_pb.js";
 import type { Logger } from "../observability/logging.js";
 import type { Outlet } from "./outlet.js";
-import type { Membership } from "./room.js";
+import type { Seat } from "./room.js";
 
 /** What the member asks of its node; implemented by the Router. */
 export interface MemberHost {
@@ -22,19 +31,23 @@ export interface MemberOptions {
 
 type Task = () => Promise<void>;
 
+/** Queued frames beyond which the member stops reading its socket. */
+const MAX_QUEUED_FRAMES = 16;
+
 export class Member {
   readonly id: string;
   readonly userId: string;
   readonly outlet: Outlet;
   /** Joined rooms (including ones still catching up). */
-  readonly rooms = new Map<string, Membership>();
+  readonly rooms = new Map<string, Seat>();
   readonly #host: MemberHost;
   readonly #opts: MemberOptions;
   // Allocated on first use: most members are idle most of the time, and
   // per-connection memory is what limits how many a node holds.
   #tasks: Task[] | undefined;
   #running = false;
-  #closed = false;
+  #paused = false;
+  #detached = false;
   #badFrames: number[] | undefined;
 
   constructor(id: string, userId: string, outlet: Outlet, host: MemberHost, opts: MemberOptions) {
@@ -45,18 +58,24 @@ export class Member {
     this.#opts = opts;
   }
 
-  get closed(): boolean {
-    return this.#closed;
+  /** Left its node: its rooms are left and its session saved (or handed over). */
+  get detached(): boolean {
+    return this.#detached;
   }
 
   /** Marks the member gone: queued frames are dropped. */
-  markClosed(): void {
-    this.#closed = true;
+  markDetached(): void {
+    this.#detached = true;
     this.#tasks = undefined;
   }
 
+  /** Neither detached nor closing: its frames are still applied. */
+  get active(): boolean {
+    return !this.#detached && !this.outlet.closed;
+  }
+
   send(env: Envelope): void {
-    if (!this.#closed) this.outlet.send(this.outlet.codec.encode(env));
+    if (!this.#detached) this.outlet.send(this.outlet.codec.encode(env));
   }
 
   sendError(err: WireError): void {
@@ -66,14 +85,24 @@ export class Member {
     this.send(envelope({ case: "error", value }));
   }
 
+  /** Closes the connection; nothing it sent is applied any more. */
+  condemn(code: CloseCode): void {
+    this.#tasks = undefined;
+    this.outlet.close(code);
+  }
+
   /** Queues one inbound frame. */
   receive(frame: Uint8Array): void {
     this.enqueue(() => this.#handleFrame(frame));
+    if (!this.#paused && (this.#tasks?.length ?? 0) > MAX_QUEUED_FRAMES) {
+      this.#paused = true;
+      this.outlet.pauseReading();
+    }
   }
 
   /** Runs `task` after every frame and task queued before it. */
   enqueue(task: Task): void {
-    if (this.#closed) return;
+    if (!this.active) return;
     (this.#tasks ??= []).push(task);
     if (!this.#running) void this.#run();
   }
@@ -81,7 +110,7 @@ export class Member {
   async #run(): Promise<void> {
     this.#running = true;
     try {
-      for (let task = this.#tasks?.shift(); task !== undefined; task = this.#tasks?.shift()) {
+      for (let task = this.#next(); task !== undefined; task = this.#next()) {
         try {
           await task();
         } catch (err) {
@@ -90,30 +119,48 @@ export class Member {
       }
     } finally {
       this.#running = false;
-    }
-  }
-
-  async #handleFrame(frame: Uint8Array): Promise<void> {
-    let envelopes: Envelope[];
-    try {
-      envelopes = this.outlet.codec.decode(frame);
-    } catch (err) {
-      if (!(err instanceof DecodeError)) throw err;
-      this.#fail(new WireError(ErrorCode.BadRequest, err.message));
-      return;
-    }
-    for (const env of envelopes) {
-      if (this.#closed) return;
-      try {
-        await this.#host.handle(this, env);
-      } catch (err) {
-        this.#fail(err);
+      if (this.#paused) {
+        this.#paused = false;
+        if (this.active) this.outlet.resumeReading();
       }
     }
   }
 
+  #next(): Task | undefined {
+    if (!this.active) {
+      this.#tasks = undefined;
+      return undefined;
+    }
+    const task = this.#tasks?.shift();
+    if (this.#paused && (this.#tasks?.length ?? 0) === 0) {
+      this.#paused = false;
+      this.outlet.resumeReading();
+    }
+    return task;
+  }
+
+  async #handleFrame(frame: Uint8Array): Promise<void> {
+    try {
+      for (const env of this.outlet.codec.decode(frame)) {
+        if (this.outlet.backlogged) await this.outlet.drained();
+        if (!this.active) return;
+        try {
+          await this.#host.handle(this, env);
+        } catch (err) {
+          this.#fail(err);
+        }
+        if (!this.active) return;
+      }
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      // A malformed frame (or the malformed rest of one): what came before it
+      // in the frame was applied; the rest is dropped.
+      this.#fail(new WireError(ErrorCode.BadRequest, err.message));
+    }
+  }
+
   #fail(err: unknown): void {
-    if (this.#closed) return;
+    if (!this.active) return;
     if (!(err instanceof WireError)) {
       this.#opts.log.error({ err, member: this.id }, "unexpected error handling a frame");
       this.sendError(new WireError(ErrorCode.Internal));
@@ -127,11 +174,13 @@ export class Member {
   #countBadFrame(): void {
     const now = Date.now();
     const since = now - this.#opts.badFrameWindowMs;
-    this.#badFrames = (this.#badFrames ?? []).filter((t) => t > since);
-    this.#badFrames.push(now);
-    if (this.#badFrames.length >= this.#opts.badFrameLimit) {
+    // At most `badFrameLimit` entries: the close below ends the counting.
+    const recent = (this.#badFrames ?? []).filter((t) => t > since);
+    recent.push(now);
+    this.#badFrames = recent;
+    if (recent.length >= this.#opts.badFrameLimit) {
       this.#opts.log.warn({ member: this.id }, "closing after repeated bad frames");
-      this.outlet.close(CloseCode.PolicyViolation);
+      this.condemn(CloseCode.PolicyViolation);
     }
   }
 }

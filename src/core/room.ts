@@ -3,37 +3,112 @@
 // room emits them strictly by offset. A message ahead of a missing offset waits
 // `gapWaitMs`, then the gap is read from the store; anything at or below the
 // delivered offset is a duplicate and dropped.
+//
+// The room also owns the switch from replay to live (`join`): a member never
+// receives an offset at or below one it was already sent, whether this node's
+// copy of the room is ahead of, equal to, or behind the store's head when the
+// member goes live (the node may still be waiting for the broker, or filling
+// a gap from the store, while the replay already read past it).
+import { create } from "@bufbuild/protobuf";
+import { envelope } from "../protocol/codec.js";
+import { ErrorCode, WireError } from "../protocol/errors.js";
+import { RoomJoinedSchema } from "../protocol/gen/roomcast/v1/envelope_pb.js";
 import type { Logger } from "../observability/logging.js";
-import type { Store } from "../ports/store.js";
+import type { HistoryPage, SessionRoom, Store } from "../ports/store.js";
 import { Delivery } from "./delivery.js";
 import type { Outlet } from "./outlet.js";
+import { unavailable } from "./store-failure.js";
 
-/** A member's place in a room: live, or catching up (buffering) during replay. */
-export class Membership {
-  readonly outlet: Outlet;
-  readonly roomId: string;
-  live = false;
-  /** Deliveries emitted while catching up; flushed in order when going live. */
-  buffer: Delivery[] | undefined = [];
-  /** The highest offset the client acknowledged, if it ever did. */
-  acked: bigint | undefined;
+/** Where a client stands in a room: the last offset it has, in an epoch. */
+export interface Position {
+  readonly offset: bigint;
+  /** '' when the client does not know it (any epoch is accepted). */
+  readonly epoch: string;
+}
+
+/** A member's place in a room, as its connection sees it. */
+export interface Seat {
+  readonly room: Room;
   /** The last offset handed to the connection (replayed or live). */
-  sentUpTo = 0n;
+  readonly sentUpTo: bigint;
+  /** The highest offset the client acknowledged, if it ever did. */
+  readonly acked: bigint | undefined;
+  /**
+   * Records a cumulative ack, clamped to what was sent (a bogus ack would
+   * otherwise make the next resume fail with offset_out_of_range). True when
+   * it moved the position forward.
+   */
+  ack(offset: bigint): boolean;
+  /** What a session saves for this room: the ack, or else what was sent. */
+  position(): SessionRoom;
+}
 
-  constructor(outlet: Outlet, roomId: string) {
-    this.outlet = outlet;
-    this.roomId = roomId;
-  }
+export interface JoinHooks {
+  seated(seat: Seat): void;
+  /** Makes the membership durable; a rejection aborts the join. */
+  persist(): Promise<void>;
 }
 
 export interface RoomOptions {
   readonly store: Store;
   readonly gapWaitMs: number;
+  /** Most messages a join with `since` replays; more missed → recovered: false. */
+  readonly replayLimit: number;
   readonly log: Logger;
 }
 
 const MAX_GAP_READ = 1000;
 const MAX_GAP_BACKOFF_MS = 1000;
+
+class Membership implements Seat {
+  readonly outlet: Outlet;
+  readonly room: Room;
+  /** False while catching up: emitted deliveries go to `buffer` instead. */
+  live = false;
+  buffer: Delivery[] | undefined = [];
+  /**
+   * True while this member went live ahead of the room (its replay read past
+   * what the room had emitted): deliveries at or below `sentUpTo` are skipped
+   * until the room catches up. Keeps the common path to one flag check.
+   */
+  ahead = false;
+  acked: bigint | undefined;
+  sentUpTo: bigint;
+
+  constructor(outlet: Outlet, room: Room, sentUpTo: bigint) {
+    this.outlet = outlet;
+    this.room = room;
+    this.sentUpTo = sentUpTo;
+  }
+
+  ack(offset: bigint): boolean {
+    const clamped = offset < this.sentUpTo ? offset : this.sentUpTo;
+    if (this.acked !== undefined && clamped <= this.acked) return false;
+    this.acked = clamped;
+    return true;
+  }
+
+  position(): SessionRoom {
+    return { room: this.room.id, offset: this.acked ?? this.sentUpTo, epoch: this.room.epoch };
+  }
+
+  /** Sends `d` unless it was already sent; false when the outlet dropped it. */
+  send(d: Delivery): boolean {
+    if (d.offset <= this.sentUpTo) return true;
+    if (!this.outlet.send(d.encoded(this.outlet.codec))) return false;
+    this.sentUpTo = d.offset;
+    return true;
+  }
+}
+
+/** What a join decided before the member goes live. */
+interface JoinPlan {
+  readonly joinedAt: bigint;
+  readonly recovered: boolean;
+  readonly replay: readonly Delivery[];
+  /** Where the member stands before the replay. */
+  readonly from: bigint;
+}
 
 export class Room {
   readonly id: string;
@@ -62,10 +137,6 @@ export class Room {
     return this.#delivered;
   }
 
-  get size(): number {
-    return this.#members.size;
-  }
-
   /** Starts emitting after `head` (read from the store after subscribing). */
   start(head: bigint, epoch: string): void {
     this.#started = true;
@@ -75,12 +146,115 @@ export class Room {
     this.#drain();
   }
 
-  add(m: Membership): void {
+  /**
+   * Adds a member: replays what it missed since `since` (all or nothing),
+   * then switches it to live with no gap and no repeat. `hooks.seated` hears
+   * of the seat at once (so a session saved meanwhile includes the room);
+   * `hooks.persist` runs once the join is decided and before the client
+   * hears of it; the room_joined frame follows, then the replay.
+   * Undefined when the connection closed meanwhile (nothing is kept).
+   * Throws WireError: offset_out_of_range, unavailable.
+   */
+  async join(
+    outlet: Outlet,
+    since: Position | undefined,
+    hooks: JoinHooks,
+  ): Promise<Seat | undefined> {
+    const liveFrom = this.#delivered;
+    // Until it goes live, the member stands where it asked to start.
+    const m = new Membership(outlet, this, since?.offset ?? liveFrom);
     this.#members.add(m);
+    hooks.seated(m);
+    try {
+      const plan = since === undefined ? undefined : await this.#plan(since, liveFrom);
+      if (outlet.closed) return this.#drop(m);
+      m.sentUpTo = plan?.from ?? liveFrom;
+      await hooks.persist();
+      if (outlet.closed) return this.#drop(m);
+      sendJoined(
+        outlet,
+        this.id,
+        this.#epoch,
+        plan?.joinedAt ?? liveFrom,
+        plan?.recovered ?? false,
+      );
+      await this.#goLive(m, plan?.replay ?? []);
+      if (outlet.closed) return this.#drop(m);
+      return m;
+    } catch (err) {
+      this.#drop(m);
+      throw err;
+    }
   }
 
-  remove(m: Membership): void {
+  /** Sends a member its own `room_joined` again (joining twice is one membership). */
+  rejoined(outlet: Outlet): void {
+    sendJoined(outlet, this.id, this.#epoch, this.#delivered, false);
+  }
+
+  leave(seat: Seat): void {
+    this.#members.delete(seat as Membership);
+  }
+
+  async #plan(since: Position, liveFrom: bigint): Promise<JoinPlan> {
+    const limit = this.#opts.replayLimit;
+    let page: HistoryPage;
+    try {
+      page = await this.#opts.store.read(this.id, since.offset, limit + 1);
+    } catch (err) {
+      throw unavailable(err, this.id);
+    }
+    const sameEpoch = since.epoch === "" || since.epoch === page.epoch;
+    if (sameEpoch && since.offset > page.head) {
+      throw new WireError(
+        ErrorCode.OffsetOutOfRange,
+        `offset ${since.offset} is beyond the head ${page.head}`,
+        this.id,
+      );
+    }
+    const missed = page.head - since.offset;
+    const recovered =
+      sameEpoch &&
+      missed <= BigInt(limit) &&
+      page.oldest <= since.offset + 1n &&
+      BigInt(page.messages.length) >= missed;
+    // All-or-nothing: recovered → room_joined at the head and every missed
+    // message; not recovered → room_joined where live delivery starts, and
+    // no replay.
+    if (!recovered) return { joinedAt: liveFrom, recovered, replay: [], from: liveFrom };
+    const replay = page.messages
+      .filter((msg) => msg.offset <= page.head)
+      .map((msg) => Delivery.fromStored(msg));
+    return { joinedAt: page.head, recovered, replay, from: since.offset };
+  }
+
+  /**
+   * Sends the replay, then whatever the room emitted meanwhile, then marks
+   * the member live. Waits for the outlet to drain between messages when
+   * it is backlogged, so a replay larger than the outbound buffer is paced,
+   * not a slow-consumer close.
+   */
+  async #goLive(m: Membership, replay: readonly Delivery[]): Promise<void> {
+    let batch: readonly Delivery[] = replay;
+    for (;;) {
+      for (const d of batch) {
+        if (m.outlet.backlogged) await m.outlet.drained();
+        if (m.outlet.closed) return;
+        m.send(d);
+      }
+      const buffered = m.buffer ?? [];
+      if (buffered.length === 0) break;
+      m.buffer = [];
+      batch = buffered;
+    }
+    m.buffer = undefined;
+    m.live = true;
+    m.ahead = m.sentUpTo > this.#delivered;
+  }
+
+  #drop(m: Membership): undefined {
     this.#members.delete(m);
+    return undefined;
   }
 
   close(): void {
@@ -115,8 +289,15 @@ export class Room {
   #emit(d: Delivery): void {
     this.#delivered = d.offset;
     for (const m of this.#members) {
-      if (!m.live) m.buffer?.push(d);
-      else if (m.outlet.send(d.encoded(m.outlet.codec))) m.sentUpTo = d.offset;
+      if (!m.live) {
+        m.buffer?.push(d);
+        continue;
+      }
+      if (m.ahead) {
+        if (d.offset <= m.sentUpTo) continue;
+        m.ahead = false;
+      }
+      if (m.outlet.send(d.encoded(m.outlet.codec))) m.sentUpTo = d.offset;
     }
   }
 
@@ -159,16 +340,7 @@ export class Room {
       const page = await this.#opts.store.read(this.id, from, Math.min(want, MAX_GAP_READ));
       if (this.#closed) return;
       if (page.oldest > this.#delivered + 1n && page.head > this.#delivered) {
-        // Trimmed before this node read it: the gap can never be filled, so
-        // move past it rather than stall the room. Members resume with
-        // recovered: false if they need what was lost.
-        this.#opts.log.warn(
-          { room: this.id, from: String(this.#delivered), to: String(page.oldest - 1n) },
-          "history trimmed inside a gap; skipping it",
-        );
-        this.#delivered = page.oldest - 1n;
-        for (const offset of this.#pending.keys())
-          if (offset <= this.#delivered) this.#pending.delete(offset);
+        this.#skipTrimmed(page.oldest - 1n);
       }
       for (const m of page.messages) this.offer(Delivery.fromStored(m));
       this.#gapBackoffMs = this.#opts.gapWaitMs;
@@ -184,4 +356,43 @@ export class Room {
       this.#drain();
     }
   }
+
+  /**
+   * History was trimmed before this node read it: the gap can never be
+   * filled, so the room moves past it rather than stall. Each live member is
+   * told with `room_joined{recovered: false}` at the offset its stream
+   * continues after — the same signal a resume gives when it could not
+   * replay everything.
+   */
+  #skipTrimmed(to: bigint): void {
+    this.#opts.log.warn(
+      { room: this.id, from: String(this.#delivered + 1n), to: String(to) },
+      "history trimmed inside a gap; skipping it",
+    );
+    this.#delivered = to;
+    for (const offset of this.#pending.keys()) if (offset <= to) this.#pending.delete(offset);
+    for (const m of this.#members) {
+      if (!m.live || m.sentUpTo >= to) continue;
+      m.sentUpTo = to;
+      m.ahead = false;
+      sendJoined(m.outlet, this.id, this.#epoch, to, false);
+    }
+  }
+}
+
+function sendJoined(
+  outlet: Outlet,
+  roomId: string,
+  epoch: string,
+  offset: bigint,
+  recovered: boolean,
+): void {
+  outlet.send(
+    outlet.codec.encode(
+      envelope({
+        case: "roomJoined",
+        value: create(RoomJoinedSchema, { roomId, epoch, offset, recovered }),
+      }),
+    ),
+  );
 }

@@ -1,30 +1,31 @@
-// The Router: one per node. It owns this node's rooms and members, turns
-// member requests into store and broker calls, and keeps sessions saved.
-// Publish path: validate → store.append (dedup + offset) → local room →
-// broker (other nodes) → ack.
+// The Router: one per node. It ties the node's parts together (rooms,
+// sessions, the control channel) and dispatches a member's requests: join,
+// leave, ack and publish. Publishing has one path for every caller:
+// validate → store.append (dedup + offset) → local room + other nodes → result.
 import { create } from "@bufbuild/protobuf";
+import { randomUUID } from "node:crypto";
 import { envelope } from "../protocol/codec.js";
-import { CloseCode, ErrorCode, WireError } from "../protocol/errors.js";
+import { ErrorCode, WireError, type CloseCode } from "../protocol/errors.js";
 import {
   AckSchema,
   MessageSchema,
-  RoomJoinedSchema,
   type Envelope,
   type Message,
 } from "../protocol/gen/roomcast/v1/envelope_pb.js";
-import { isValidRoomId } from "../protocol/room-id.js";
+import { checkRoomId, validateMessage } from "../protocol/validate.js";
 import type { Logger } from "../observability/logging.js";
-import type { Broker, Subscription } from "../ports/broker.js";
-import type { NewMessage, SessionRoom, Store } from "../ports/store.js";
-import { BrokerFanout } from "./broker-fanout.js";
+import type { Broker } from "../ports/broker.js";
+import type { NewMessage, Store } from "../ports/store.js";
 import { Delivery } from "./delivery.js";
-import { StoreError } from "../ports/store-error.js";
 import { Member, type MemberHost, type MemberOptions } from "./member.js";
+import { NodeControl } from "./node-control.js";
 import type { Outlet } from "./outlet.js";
-import { Membership, Room } from "./room.js";
-import { decodeControl, encodeControl, type ControlMessage } from "./node-control.js";
-import { hashToken, newMemberId, newToken } from "./sessions.js";
-import { randomUUID } from "node:crypto";
+import type { Position, Seat } from "./room.js";
+import { Rooms } from "./rooms.js";
+import { Sessions, type SessionGrant } from "./sessions.js";
+import { unavailable } from "./store-failure.js";
+
+export type { SessionGrant } from "./sessions.js";
 
 export interface RouterOptions {
   readonly dedupWindowMs: number;
@@ -37,148 +38,62 @@ export interface RouterOptions {
   readonly badFrameWindowMs: number;
 }
 
-/** What the gateway gets before the upgrade: a fresh or resumed session. */
-export interface SessionGrant {
-  readonly memberId: string;
-  readonly userId: string;
-  /** The new resume token, handed to the client in the `session` frame. */
-  readonly token: string;
-  readonly rooms: readonly SessionRoom[];
-  readonly resumed: boolean;
+/** The outcome of a publish that was stored (or found stored). */
+export interface Published {
+  readonly messageId: string;
+  readonly offset: bigint;
+  readonly duplicate: boolean;
 }
-
-interface RoomEntry {
-  readonly room: Room;
-  readonly ready: Promise<void>;
-  /** Memberships plus joins in progress; the room closes at zero. */
-  users: number;
-  subscription: Subscription | undefined;
-}
-
-const RETRY_AFTER_MS = 1000;
-const MAX_MESSAGE_ID = 128;
-const MAX_TRACE_FIELD = 512;
 
 export class Router implements MemberHost {
   readonly #store: Store;
-  readonly #broker: Broker;
   readonly #opts: RouterOptions;
-  readonly #log: Logger;
-  readonly #rooms = new Map<string, RoomEntry>();
-  readonly #members = new Map<string, Member>();
-  /** Members whose acks or rooms changed since their session was last saved. */
-  readonly #dirty = new Set<Member>();
-  readonly #saving = new Map<string, Promise<void>>();
-  readonly #flushTimer: NodeJS.Timeout;
-  readonly #refreshTimer: NodeJS.Timeout;
+  readonly #rooms: Rooms;
+  readonly #sessions: Sessions;
+  readonly #control: NodeControl;
   /** Shared by every member (one object per node, not per connection). */
   readonly #memberOptions: MemberOptions;
-  /** Names this node on the control channel. */
-  readonly nodeId = randomUUID();
-  #control: Subscription | undefined;
-  /** Publishes to other nodes; absent for the in-process broker (one node). */
-  readonly #fanout: BrokerFanout | undefined;
 
   constructor(store: Store, broker: Broker, opts: RouterOptions, log: Logger) {
     this.#store = store;
-    this.#broker = broker;
     this.#opts = opts;
-    this.#log = log;
     this.#memberOptions = {
       badFrameLimit: opts.badFrameLimit,
       badFrameWindowMs: opts.badFrameWindowMs,
       log,
     };
-    this.#flushTimer = setInterval(() => this.#flushDirty(), opts.ackFlushIntervalMs);
-    this.#flushTimer.unref();
-    // Connected sessions must not expire: refresh them well within the TTL.
-    this.#refreshTimer = setInterval(
-      () => {
-        for (const m of this.#members.values()) this.#dirty.add(m);
-      },
-      Math.max(1000, Math.floor(opts.sessionTtlMs / 3)),
-    );
-    this.#refreshTimer.unref();
-    broker.onStatus((connected) => {
-      if (connected) this.#catchUpAll();
-    });
-    this.#fanout = broker.capabilities.distributed ? new BrokerFanout(broker, log) : undefined;
+    this.#rooms = new Rooms(store, broker, opts, log);
+    this.#sessions = new Sessions(store, opts, (member) => this.#leaveAll(member), log);
+    this.#control = new NodeControl(broker, this.#sessions, log);
   }
 
   /** Subscribes to the node-control channel. */
-  async start(): Promise<void> {
-    this.#control = await this.#broker.subscribeControl((payload) => {
-      const msg = decodeControl(payload);
-      if (msg === undefined) {
-        this.#log.warn("unknown control message dropped");
-        return;
-      }
-      this.#onControl(msg);
-    });
-  }
-
-  #onControl(msg: ControlMessage): void {
-    switch (msg.type) {
-      case "takeover": {
-        if (msg.from === this.nodeId) return;
-        const live = this.#members.get(msg.memberId);
-        if (live !== undefined) {
-          // The new node already read the stored position; saving ours now
-          // could overwrite what it saves next.
-          this.detach(live, false);
-          live.outlet.close(CloseCode.SessionTakenOver);
-        }
-        return;
-      }
-      case "close_user": {
-        for (const member of [...this.#members.values()]) {
-          if (member.userId === msg.userId) member.outlet.close(msg.code as CloseCode);
-        }
-        return;
-      }
-    }
+  start(): Promise<void> {
+    return this.#control.start();
   }
 
   /** Closes every socket of a user on every node (used when access is revoked). */
-  async closeUser(userId: string, code: CloseCode): Promise<void> {
-    await this.#broker.publishControl(encodeControl({ type: "close_user", userId, code }));
+  closeUser(userId: string, code: CloseCode): Promise<void> {
+    return this.#control.closeUser(userId, code);
   }
 
   // ---- sessions -----------------------------------------------------------
 
   /**
-   * Resumes the session behind `token` (rotating it) or creates a fresh one.
-   * A live local member with that session is taken over. Throws
+   * Resumes the session behind `token` (rotating it) or creates a fresh one;
+   * a holder on this node or another is closed with 4001. Rejects with
    * StoreError when the store is down (the gateway answers 503).
    */
   async openSession(token: string | undefined, userId: string): Promise<SessionGrant> {
-    const fresh = newToken();
-    const expiresAt = Date.now() + this.#opts.sessionTtlMs;
-    if (token !== undefined && token !== "") {
-      const record = await this.#store.resumeSession(hashToken(token), hashToken(fresh), expiresAt);
-      if (record !== undefined && record.userId === userId) {
-        const live = this.#members.get(record.memberId);
-        const rooms = live !== undefined ? this.#takeOver(live) : record.rooms;
-        if (live === undefined && this.#broker.capabilities.distributed) {
-          // It may still be connected to another node: that node closes it.
-          await this.#broker
-            .publishControl(
-              encodeControl({ type: "takeover", memberId: record.memberId, from: this.nodeId }),
-            )
-            .catch((err: unknown) => this.#log.warn({ err }, "takeover notice not sent"));
-        }
-        return { memberId: record.memberId, userId, token: fresh, rooms, resumed: true };
-      }
-    }
-    const memberId = newMemberId();
-    await this.#store.createSession({ memberId, userId, rooms: [] }, hashToken(fresh), expiresAt);
-    return { memberId, userId, token: fresh, rooms: [], resumed: false };
+    const grant = await this.#sessions.open(token, userId);
+    if (grant.resumed && grant.remote) await this.#control.announceTakeover(grant.memberId);
+    return grant;
   }
 
   /** Creates the member for an upgraded connection and sends `session` (and, on resume, its rooms). */
   attach(grant: SessionGrant, outlet: Outlet): Member {
     const member = new Member(grant.memberId, grant.userId, outlet, this, this.#memberOptions);
-    this.#members.set(member.id, member);
+    this.#sessions.add(member);
     member.send(
       envelope({
         case: "session",
@@ -195,82 +110,39 @@ export class Router implements MemberHost {
     // Rejoining runs first in the member's queue, so frames the client sends
     // meanwhile wait for it.
     for (const r of grant.rooms) {
-      member.enqueue(() =>
-        this.#joinOrReport(member, r.room, { offset: r.offset, epoch: r.epoch }),
-      );
+      member.enqueue(async () => {
+        try {
+          await this.join(member, r.room, { offset: r.offset, epoch: r.epoch });
+        } catch (err) {
+          if (!(err instanceof WireError)) throw err;
+          member.sendError(err);
+        }
+      });
     }
     return member;
   }
 
   /** The connection closed: leave rooms locally and save the session for resume. */
-  detach(member: Member, save = true): void {
-    if (member.closed) return;
-    const positions = this.#positions(member);
-    member.markClosed();
-    for (const m of member.rooms.values()) this.#leaveRoom(m);
+  detach(member: Member): void {
+    this.#sessions.detach(member);
+  }
+
+  #leaveAll(member: Member): void {
+    for (const seat of member.rooms.values()) this.#leaveSeat(seat);
     member.rooms.clear();
-    this.#dirty.delete(member);
-    if (this.#members.get(member.id) === member) this.#members.delete(member.id);
-    if (save) this.#saveQuietly(member.id, positions);
   }
 
-  #takeOver(live: Member): SessionRoom[] {
-    const positions = this.#positions(live);
-    this.detach(live, false);
-    live.outlet.close(CloseCode.SessionTakenOver);
-    return positions;
-  }
-
-  /** Where the member stands in each room: its ack, or else what was sent. */
-  #positions(member: Member): SessionRoom[] {
-    const out: SessionRoom[] = [];
-    for (const m of member.rooms.values()) {
-      const epoch = this.#rooms.get(m.roomId)?.room.epoch ?? "";
-      out.push({ room: m.roomId, offset: m.acked ?? m.sentUpTo, epoch });
-    }
-    return out;
-  }
-
-  /**
-   * Saves a member's session. Saves of one member are chained so a late one
-   * never overwrites a newer one. Rejects when the store fails.
-   */
-  #save(memberId: string, rooms: readonly SessionRoom[]): Promise<void> {
-    const previous = this.#saving.get(memberId) ?? Promise.resolve();
-    const next = previous.then(() =>
-      this.#store.saveSession(memberId, rooms, Date.now() + this.#opts.sessionTtlMs),
-    );
-    const settled: Promise<void> = next
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .finally(() => {
-        if (this.#saving.get(memberId) === settled) this.#saving.delete(memberId);
-      });
-    this.#saving.set(memberId, settled);
-    return next;
-  }
-
-  #saveQuietly(memberId: string, rooms: readonly SessionRoom[]): void {
-    this.#save(memberId, rooms).catch((err: unknown) =>
-      this.#log.warn({ err, member: memberId }, "saving session failed"),
-    );
-  }
-
-  #flushDirty(): void {
-    for (const member of this.#dirty) this.#saveQuietly(member.id, this.#positions(member));
-    this.#dirty.clear();
+  #leaveSeat(seat: Seat): void {
+    seat.room.leave(seat);
+    this.#rooms.release(seat.room.id);
   }
 
   /** Saves every connected member's session (used when draining). */
-  async flushAll(): Promise<void> {
-    for (const member of this.#members.values()) this.#dirty.add(member);
-    this.#flushDirty();
-    await Promise.all(this.#saving.values());
+  flushAll(): Promise<void> {
+    return this.#sessions.flushAll();
   }
 
-  // ---- frames ---------------------------------------------------------------
+  // ---- requests -------------------------------------------------------------
 
   async handle(member: Member, env: Envelope): Promise<void> {
     switch (env.kind.case) {
@@ -287,7 +159,7 @@ export class Router implements MemberHost {
         this.leave(member, env.kind.value.roomId);
         return;
       case "message":
-        await this.publish(member, env.kind.value);
+        await this.#publishFrom(member, env.kind.value);
         return;
       case "ack":
         this.ack(member, env.kind.value.roomId, env.kind.value.offset);
@@ -304,162 +176,96 @@ export class Router implements MemberHost {
     }
   }
 
-  async #joinOrReport(
-    member: Member,
-    roomId: string,
-    since: { offset: bigint; epoch: string },
-  ): Promise<void> {
-    try {
-      await this.join(member, roomId, since);
-    } catch (err) {
-      if (err instanceof WireError) member.sendError(err);
-      else throw err;
-    }
-  }
-
-  async join(
-    member: Member,
-    roomId: string,
-    since?: { offset: bigint; epoch: string },
-  ): Promise<void> {
-    if (!isValidRoomId(roomId))
-      throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
+  async join(member: Member, roomId: string, since?: Position): Promise<void> {
+    checkRoomId(roomId);
     const existing = member.rooms.get(roomId);
     if (existing !== undefined) {
       // Idempotent: one membership; answer with where the room stands.
-      const room = this.#rooms.get(roomId)?.room;
-      this.#sendJoined(member, roomId, room?.epoch ?? "", room?.delivered ?? 0n, false);
+      existing.room.rejoined(member.outlet);
       return;
     }
     if (member.rooms.size >= this.#opts.maxRoomsPerMember) {
       throw new WireError(ErrorCode.TooManyRooms, undefined, roomId);
     }
-    const room = await this.#acquire(roomId);
-    if (member.closed) {
-      this.#release(roomId);
+    const room = await this.#rooms.acquire(roomId);
+    if (!member.active) {
+      this.#rooms.release(roomId);
       return;
     }
-    const m = new Membership(member.outlet, roomId);
-    const liveFrom = room.delivered;
-    // Until it goes live, the member stands where it asked to start.
-    m.sentUpTo = since?.offset ?? liveFrom;
-    member.rooms.set(roomId, m);
-    room.add(m);
-
-    let joinedAt = liveFrom;
-    let recovered = false;
-    let replay: Delivery[] = [];
-    if (since !== undefined) {
-      let page;
-      try {
-        page = await this.#store.read(roomId, since.offset, this.#opts.replayLimit + 1);
-      } catch (err) {
-        this.#leaveRoom(m);
-        member.rooms.delete(roomId);
-        throw unavailable(err, roomId);
-      }
-      if (member.closed) return;
-      const sameEpoch = since.epoch === "" || since.epoch === page.epoch;
-      if (sameEpoch && since.offset > page.head) {
-        this.#leaveRoom(m);
-        member.rooms.delete(roomId);
-        throw new WireError(
-          ErrorCode.OffsetOutOfRange,
-          `offset ${since.offset} is beyond the head ${page.head}`,
-          roomId,
-        );
-      }
-      const missed = page.head - since.offset;
-      recovered =
-        sameEpoch &&
-        missed <= BigInt(this.#opts.replayLimit) &&
-        page.oldest <= since.offset + 1n &&
-        BigInt(page.messages.length) >= missed;
-      if (recovered) {
-        joinedAt = page.head;
-        replay = page.messages
-          .filter((msg) => msg.offset <= page.head)
-          .map((msg) => Delivery.fromStored(msg));
-      }
-    }
-    // The membership is durable before the client hears of it; its position
-    // is where the client stands before the replay.
-    m.sentUpTo = recovered && since !== undefined ? since.offset : joinedAt;
+    let seated: Seat | undefined;
+    let seat: Seat | undefined;
     try {
-      await this.#save(member.id, this.#positions(member));
-    } catch (err) {
-      this.#leaveRoom(m);
-      member.rooms.delete(roomId);
-      throw unavailable(err, roomId);
+      seat = await room.join(member.outlet, since, {
+        seated: (s) => {
+          seated = s;
+          member.rooms.set(roomId, s);
+        },
+        // The membership is durable before the client hears of it.
+        persist: () =>
+          this.#sessions.save(member).catch((err: unknown) => {
+            throw unavailable(err, roomId);
+          }),
+      });
+    } finally {
+      // Failed or abandoned: undo, unless detaching already left the room.
+      if (seat === undefined && seated !== undefined && member.rooms.get(roomId) === seated) {
+        member.rooms.delete(roomId);
+        this.#rooms.release(roomId);
+      }
     }
-    if (member.closed) return;
-    // All-or-nothing: recovered → room_joined at the head, every missed
-    // message, then live; not recovered → room_joined at the point live
-    // delivery starts, and no replay.
-    this.#sendJoined(member, roomId, room.epoch, joinedAt, recovered);
-    const codec = member.outlet.codec;
-    for (const d of [...replay, ...(m.buffer ?? [])]) {
-      if (d.offset > m.sentUpTo && member.outlet.send(d.encoded(codec))) m.sentUpTo = d.offset;
-    }
-    m.buffer = undefined;
-    m.live = true;
-  }
-
-  #sendJoined(
-    member: Member,
-    roomId: string,
-    epoch: string,
-    offset: bigint,
-    recovered: boolean,
-  ): void {
-    member.send(
-      envelope({
-        case: "roomJoined",
-        value: create(RoomJoinedSchema, { roomId, epoch, offset, recovered }),
-      }),
-    );
   }
 
   leave(member: Member, roomId: string): void {
-    if (!isValidRoomId(roomId))
-      throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
-    const m = member.rooms.get(roomId);
-    if (m === undefined) throw new WireError(ErrorCode.NotJoined, undefined, roomId);
+    checkRoomId(roomId);
+    const seat = member.rooms.get(roomId);
+    if (seat === undefined) throw new WireError(ErrorCode.NotJoined, undefined, roomId);
     member.rooms.delete(roomId);
-    this.#leaveRoom(m);
-    this.#saveQuietly(member.id, this.#positions(member));
+    this.#leaveSeat(seat);
+    this.#sessions.saveQuietly(member);
     member.send(
       envelope({ case: "roomLeft", value: { $typeName: "roomcast.v1.RoomLeft", roomId } }),
     );
   }
 
   ack(member: Member, roomId: string, offset: bigint): void {
-    if (!isValidRoomId(roomId))
-      throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
-    const m = member.rooms.get(roomId);
-    if (m === undefined) throw new WireError(ErrorCode.NotJoined, undefined, roomId);
-    // An ack can't reach past what this member was sent (a bogus ack would
-    // otherwise make its next resume fail with offset_out_of_range).
-    const clamped = offset < m.sentUpTo ? offset : m.sentUpTo;
-    if (m.acked === undefined || clamped > m.acked) {
-      m.acked = clamped;
-      this.#dirty.add(member);
-    }
+    checkRoomId(roomId);
+    const seat = member.rooms.get(roomId);
+    if (seat === undefined) throw new WireError(ErrorCode.NotJoined, undefined, roomId);
+    if (seat.ack(offset)) this.#sessions.touch(member);
   }
 
-  async publish(member: Member, msg: Message): Promise<void> {
-    const roomId = msg.target;
-    if (!isValidRoomId(roomId))
-      throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
-    const ref = msg.messageId ?? roomId;
-    if (!member.rooms.has(roomId)) throw new WireError(ErrorCode.NotJoined, undefined, ref);
-    const entry = this.#rooms.get(roomId);
-    if (entry === undefined) throw new WireError(ErrorCode.NotJoined, undefined, ref);
-    validateMessage(msg);
+  async #publishFrom(member: Member, msg: Message): Promise<void> {
+    checkRoomId(msg.target);
+    if (!member.rooms.has(msg.target)) {
+      throw new WireError(ErrorCode.NotJoined, undefined, msg.messageId ?? msg.target);
+    }
+    const result = await this.publish(msg.target, msg, member.id);
+    member.send(
+      envelope({
+        case: "ack",
+        value: create(AckSchema, {
+          roomId: msg.target,
+          messageId: result.messageId,
+          offset: result.offset,
+          duplicate: result.duplicate,
+        }),
+      }),
+    );
+  }
 
+  /**
+   * Publishes `msg` into `roomId` as `senderId`: the one path every publisher
+   * takes (WebSocket members and, later, the server API), so validation,
+   * de-duplication and offsets hold the same for all. Resolves once the
+   * message is stored; throws WireError (bad_request, invalid_room,
+   * unavailable, internal).
+   */
+  async publish(roomId: string, msg: Message, senderId: string): Promise<Published> {
+    checkRoomId(roomId);
+    validateMessage(msg);
     const stored: NewMessage = {
       messageId: msg.messageId ?? randomUUID(),
-      senderId: member.id,
+      senderId,
       sentAt: msg.sentAt ?? new Date().toISOString(),
       content: msg.content,
       ...(msg.traceparent !== undefined && { traceparent: msg.traceparent }),
@@ -471,152 +277,22 @@ export class Router implements MemberHost {
     } catch (err) {
       throw unavailable(err, stored.messageId);
     }
-    if (!result.duplicate) {
-      const delivery = Delivery.fromMessage(
-        create(MessageSchema, { ...stored, target: roomId, offset: result.offset }),
+    if (result.duplicate) {
+      void this.#rooms.announce(roomId, result.offset);
+    } else {
+      this.#rooms.deliver(
+        roomId,
+        Delivery.fromMessage(
+          create(MessageSchema, { ...stored, target: roomId, offset: result.offset }),
+        ),
       );
-      entry.room.offer(delivery);
-      this.#fanout?.publish(roomId, delivery);
     }
-    member.send(
-      envelope({
-        case: "ack",
-        value: create(AckSchema, {
-          roomId,
-          messageId: stored.messageId,
-          offset: result.offset,
-          duplicate: result.duplicate,
-        }),
-      }),
-    );
-  }
-
-  // ---- rooms ----------------------------------------------------------------
-
-  async #acquire(roomId: string): Promise<Room> {
-    let entry = this.#rooms.get(roomId);
-    if (entry === undefined) {
-      const room = new Room(roomId, {
-        store: this.#store,
-        gapWaitMs: this.#opts.gapWaitMs,
-        log: this.#log,
-      });
-      const created: RoomEntry = {
-        room,
-        ready: Promise.resolve(),
-        users: 0,
-        subscription: undefined,
-      };
-      (created as { ready: Promise<void> }).ready = this.#openRoom(created);
-      this.#rooms.set(roomId, created);
-      entry = created;
-    }
-    entry.users++;
-    try {
-      await entry.ready;
-    } catch (err) {
-      this.#release(roomId);
-      // Store or broker down: the join can be retried once they are back.
-      throw new WireError(ErrorCode.Unavailable, undefined, roomId, RETRY_AFTER_MS, { cause: err });
-    }
-    return entry.room;
-  }
-
-  async #openRoom(entry: RoomEntry): Promise<void> {
-    const { room } = entry;
-    // Subscribe before reading the head, so nothing published in between is missed.
-    if (this.#broker.capabilities.distributed) {
-      entry.subscription = await this.#broker.subscribe(room.id, (payload) => {
-        let d;
-        try {
-          d = Delivery.fromEnvelopeBytes(payload);
-        } catch (err) {
-          this.#log.warn({ err, room: room.id }, "undecodable broker payload dropped");
-          return;
-        }
-        if (d !== undefined) room.offer(d);
-      });
-    }
-    const page = await this.#store.read(room.id, 0n, 0);
-    room.start(page.head, page.epoch);
-  }
-
-  #leaveRoom(m: Membership): void {
-    const entry = this.#rooms.get(m.roomId);
-    if (entry === undefined) return;
-    entry.room.remove(m);
-    this.#release(m.roomId);
-  }
-
-  #release(roomId: string): void {
-    const entry = this.#rooms.get(roomId);
-    if (entry === undefined) return;
-    entry.users--;
-    if (entry.users > 0) return;
-    this.#rooms.delete(roomId);
-    entry.room.close();
-    // The subscription may still be opening; drop it once it exists.
-    entry.ready
-      .then(() => entry.subscription?.unsubscribe())
-      .catch((err: unknown) =>
-        this.#log.debug({ err, room: roomId }, "unsubscribe after close failed"),
-      );
-  }
-
-  #catchUpAll(): void {
-    for (const entry of this.#rooms.values()) {
-      void entry.ready.then(() => entry.room.catchUp()).catch(() => undefined);
-    }
+    return { messageId: stored.messageId, offset: result.offset, duplicate: result.duplicate };
   }
 
   async close(): Promise<void> {
-    await this.#control?.unsubscribe().catch(() => undefined);
-    clearInterval(this.#flushTimer);
-    clearInterval(this.#refreshTimer);
-    this.#fanout?.close();
-    await this.flushAll();
-  }
-}
-
-function unavailable(err: unknown, ref: string): WireError {
-  if (err instanceof WireError) return err;
-  if (err instanceof StoreError) {
-    return new WireError(ErrorCode.Unavailable, undefined, ref, RETRY_AFTER_MS, { cause: err });
-  }
-  return new WireError(ErrorCode.Internal, undefined, ref, undefined, { cause: err });
-}
-
-function validateMessage(msg: Message): void {
-  const ref = msg.messageId ?? msg.target;
-  if (
-    msg.messageId !== undefined &&
-    (msg.messageId.length === 0 || msg.messageId.length > MAX_MESSAGE_ID)
-  ) {
-    throw new WireError(
-      ErrorCode.BadRequest,
-      `message_id must be 1-${MAX_MESSAGE_ID} characters`,
-      msg.target,
-    );
-  }
-  // U+0000 cannot be stored in PostgreSQL text; refusing it for every store
-  // keeps the protocol the same everywhere, and keeps a client's bad input
-  // from counting as a store failure (which would open the store's breaker).
-  for (const text of [msg.content, msg.messageId, msg.sentAt, msg.traceparent, msg.tracestate]) {
-    if (text?.includes("\u0000")) {
-      throw new WireError(ErrorCode.BadRequest, "text fields may not contain U+0000", ref);
-    }
-  }
-  if (msg.sentAt !== undefined && Number.isNaN(Date.parse(msg.sentAt))) {
-    throw new WireError(ErrorCode.BadRequest, "sent_at must be an RFC 3339 timestamp", ref);
-  }
-  if (
-    (msg.traceparent?.length ?? 0) > MAX_TRACE_FIELD ||
-    (msg.tracestate?.length ?? 0) > MAX_TRACE_FIELD
-  ) {
-    throw new WireError(
-      ErrorCode.BadRequest,
-      `traceparent and tracestate are limited to ${MAX_TRACE_FIELD} characters`,
-      ref,
-    );
+    await this.#control.close();
+    this.#rooms.close();
+    await this.#sessions.close();
   }
 }

@@ -13,7 +13,7 @@ import type { Logger } from "../observability/logging.js";
 import type { Member } from "../core/member.js";
 import { Heartbeat, type Beating } from "./heartbeat.js";
 import { rejectUpgrade } from "./http-reject.js";
-import { WsOutlet } from "./ws-outlet.js";
+import { WsOutlet, type OutletLimits } from "./ws-outlet.js";
 
 export interface GatewayOptions {
   readonly port: number;
@@ -23,6 +23,7 @@ export interface GatewayOptions {
   readonly allowedOrigins: readonly string[] | undefined;
   readonly maxMessageBytes: number;
   readonly maxBufferedBytes: number;
+  readonly slowConsumerGraceMs: number;
   readonly pingIntervalMs: number;
   readonly pongTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
@@ -115,6 +116,8 @@ export class Gateway {
   readonly #heartbeat: Heartbeat;
   readonly #connections = new Set<Connection>();
   readonly #hooks: ConnectionHooks;
+  /** One object per node, shared by every outlet. */
+  readonly #outletLimits: OutletLimits;
   #draining = false;
 
   constructor(router: Router, readiness: ReadinessCheck, opts: GatewayOptions, log: Logger) {
@@ -122,6 +125,10 @@ export class Gateway {
     this.#opts = opts;
     this.#log = log;
     this.#readiness = readiness;
+    this.#outletLimits = {
+      maxBufferedBytes: opts.maxBufferedBytes,
+      slowConsumerGraceMs: opts.slowConsumerGraceMs,
+    };
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: opts.maxMessageBytes,
@@ -225,14 +232,7 @@ export class Gateway {
 
   #connected(ws: WebSocket, raw: Duplex, codec: Codec, grant: SessionGrant): void {
     raw.off("error", ignoreError); // ws has its own handler now
-    const outlet = new WsOutlet(
-      ws,
-      raw,
-      codec,
-      this.#opts.maxBufferedBytes,
-      this.#log,
-      grant.memberId,
-    );
+    const outlet = new WsOutlet(ws, raw, codec, this.#outletLimits, this.#log, grant.memberId);
     const member = this.#router.attach(grant, outlet);
     const conn = new Connection(ws, outlet, member, this.#hooks);
     this.#connections.add(conn);

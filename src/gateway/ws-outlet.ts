@@ -5,6 +5,13 @@
 // Frames go straight to the TCP socket; that is safe because `ws` writes its
 // own frames (pings, close) synchronously and whole (no compression here),
 // so frames never interleave mid-frame.
+//
+// A slow consumer is one that does not drain, not one that got a burst: a
+// room can hand every member a few MiB in one turn (a group commit of large
+// messages), which a healthy reader drains in milliseconds. So a socket is
+// closed with 4000 only when its backlog stays above the limit for longer
+// than the grace period, or grows past the hard cap (HARD_CAP_FACTOR times
+// the limit) at once.
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import type { Codec } from "../protocol/codec.js";
@@ -15,13 +22,22 @@ import { Opcode, buildFrame } from "./frame.js";
 
 /** How long a closing socket may take to finish its close handshake. */
 const CLOSE_GRACE_MS = 5000;
+/** The hard cap on one socket's backlog, as a multiple of MAX_BUFFERED_BYTES. */
+export const HARD_CAP_FACTOR = 16;
 
-const pending: WsOutlet[] = [];
+export interface OutletLimits {
+  /** Backlog above which the socket counts as backlogged (MAX_BUFFERED_BYTES). */
+  readonly maxBufferedBytes: number;
+  /** How long it may stay backlogged before it is a slow consumer. */
+  readonly slowConsumerGraceMs: number;
+}
+
+const toFlush: WsOutlet[] = [];
 let flushScheduled = false;
 
 function flushAll(): void {
   flushScheduled = false;
-  const list = pending.splice(0);
+  const list = toFlush.splice(0);
   for (const outlet of list) outlet.flush();
 }
 
@@ -40,55 +56,125 @@ function frameOf(binary: boolean, payload: Uint8Array): Buffer {
   return slot.frame;
 }
 
+interface Backlog {
+  readonly timer: NodeJS.Timeout;
+  readonly drained: Promise<void>;
+  readonly resolve: () => void;
+}
+
 export class WsOutlet implements Outlet {
   readonly codec: Codec;
   readonly #ws: WebSocket;
   readonly #raw: Duplex;
-  readonly #maxBuffered: number;
+  readonly #limits: OutletLimits;
   readonly #log: Logger;
   readonly #memberId: string;
   #queued: Buffer[] | undefined;
   #queuedBytes = 0;
   #scheduled = false;
   #closing = false;
+  /** While backlogged: the grace timer and whoever waits for the drain. */
+  #backlog: Backlog | undefined;
 
   constructor(
     ws: WebSocket,
     raw: Duplex,
     codec: Codec,
-    maxBuffered: number,
+    limits: OutletLimits,
     log: Logger,
     memberId: string,
   ) {
     this.#ws = ws;
     this.#raw = raw;
     this.codec = codec;
-    this.#maxBuffered = maxBuffered;
+    this.#limits = limits;
     this.#log = log;
     this.#memberId = memberId;
   }
 
-  send(payload: Uint8Array): boolean {
+  get closed(): boolean {
     // readyState leaves OPEN as soon as the peer's close frame arrives.
-    if (this.#closing || this.#ws.readyState !== this.#ws.OPEN) return false;
+    return this.#closing || this.#ws.readyState !== this.#ws.OPEN;
+  }
+
+  #pendingBytes(): number {
+    return this.#raw.writableLength + this.#queuedBytes;
+  }
+
+  get backlogged(): boolean {
+    return this.#pendingBytes() > this.#limits.maxBufferedBytes;
+  }
+
+  drained(): Promise<void> {
+    if (this.closed || !this.backlogged) return Promise.resolve();
+    return this.#watchBacklog().drained;
+  }
+
+  pauseReading(): void {
+    this.#ws.pause();
+  }
+
+  resumeReading(): void {
+    this.#ws.resume();
+  }
+
+  send(payload: Uint8Array): boolean {
+    if (this.closed) return false;
     const frame = frameOf(this.codec.binary, payload);
-    if (this.#ws.bufferedAmount + this.#queuedBytes + frame.length > this.#maxBuffered) {
-      // A reader that cannot keep up is cut off instead of slowing its rooms.
-      this.#log.info({ member: this.#memberId }, "closing slow consumer");
-      this.close(CloseCode.SlowConsumer);
-      return false;
+    const pending = this.#pendingBytes() + frame.length;
+    if (pending > this.#limits.maxBufferedBytes) {
+      if (pending > this.#limits.maxBufferedBytes * HARD_CAP_FACTOR) {
+        this.#slowConsumer("hard cap");
+        return false;
+      }
+      this.#watchBacklog();
     }
     (this.#queued ??= []).push(frame);
     this.#queuedBytes += frame.length;
     if (!this.#scheduled) {
       this.#scheduled = true;
-      pending.push(this);
+      toFlush.push(this);
       if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flushAll);
       }
     }
     return true;
+  }
+
+  /** Arms the grace timer (once per backlog) and the drain watch. */
+  #watchBacklog(): Backlog {
+    if (this.#backlog !== undefined) return this.#backlog;
+    let resolve!: () => void;
+    const drained = new Promise<void>((r) => (resolve = r));
+    const timer = setTimeout(() => {
+      if (this.backlogged) this.#slowConsumer("not draining");
+      else this.#endBacklog();
+    }, this.#limits.slowConsumerGraceMs);
+    timer.unref();
+    this.#backlog = { timer, drained, resolve };
+    // 'drain' fires once the socket's buffer is empty again.
+    this.#raw.once("drain", () => this.#endBacklog());
+    return this.#backlog;
+  }
+
+  #endBacklog(): void {
+    const backlog = this.#backlog;
+    if (backlog === undefined) return;
+    if (this.backlogged && !this.closed) {
+      // Refilled before the drain was seen: keep waiting, same grace.
+      this.#raw.once("drain", () => this.#endBacklog());
+      return;
+    }
+    this.#backlog = undefined;
+    clearTimeout(backlog.timer);
+    backlog.resolve();
+  }
+
+  #slowConsumer(why: string): void {
+    // A reader that cannot keep up is cut off instead of slowing its rooms.
+    this.#log.info({ member: this.#memberId, why }, "closing slow consumer");
+    this.close(CloseCode.SlowConsumer);
   }
 
   /** Writes what this turn queued, in one syscall where the kernel allows. */
@@ -101,17 +187,24 @@ export class WsOutlet implements Outlet {
     if (this.#raw.destroyed) return;
     if (queued.length === 1) {
       this.#raw.write(queued[0]!);
-      return;
+    } else {
+      this.#raw.cork();
+      for (const frame of queued) this.#raw.write(frame);
+      this.#raw.uncork();
     }
-    this.#raw.cork();
-    for (const frame of queued) this.#raw.write(frame);
-    this.#raw.uncork();
+    // Below the socket's own high-water mark no 'drain' follows.
+    if (this.#backlog !== undefined && !this.backlogged) this.#endBacklog();
   }
 
   close(code: CloseCode): void {
     if (this.#closing) return;
     this.flush();
     this.#closing = true;
+    if (this.#backlog !== undefined) {
+      clearTimeout(this.#backlog.timer);
+      this.#backlog.resolve();
+      this.#backlog = undefined;
+    }
     if (this.#ws.readyState === this.#ws.OPEN || this.#ws.readyState === this.#ws.CONNECTING) {
       this.#ws.close(code, closeReasons[code]);
     }

@@ -5,26 +5,11 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { MemoryBroker, MemoryBus } from "../../src/adapters/broker/memory-broker.js";
 import { MemoryStore } from "../../src/adapters/store/memory-store.js";
-import type { Outlet } from "../../src/core/outlet.js";
 import { Router, type RouterOptions } from "../../src/core/router.js";
 import { silentLogger } from "../../src/observability/logging.js";
-import { jsonCodec } from "../../src/protocol/codec.js";
 import { CloseCode } from "../../src/protocol/errors.js";
 import { eventually } from "../helpers/eventually.js";
-
-class RecordingOutlet implements Outlet {
-  readonly codec = jsonCodec;
-  readonly frames: string[] = [];
-  closedWith: number | undefined;
-  send(payload: Uint8Array): boolean {
-    if (this.closedWith !== undefined) return false;
-    this.frames.push(Buffer.from(payload).toString("utf8"));
-    return true;
-  }
-  close(code: CloseCode): void {
-    this.closedWith ??= code;
-  }
-}
+import { RecordingOutlet } from "../helpers/recording-outlet.js";
 
 const options: RouterOptions = {
   dedupWindowMs: 60_000,
@@ -61,7 +46,7 @@ test("node control - closeUser closes that user's sockets on every node", async 
   };
   const alice = [await attach(nodes[0]!, "alice"), await attach(nodes[1]!, "alice")];
   const bob = [await attach(nodes[0]!, "bob"), await attach(nodes[1]!, "bob")];
-  for (const o of [...alice, ...bob]) assert.match(o.frames[0] ?? "", /^\{"session":/);
+  for (const o of [...alice, ...bob]) assert.equal(o.envelopes[0]?.kind.case, "session");
 
   await nodes[1]!.closeUser("alice", CloseCode.PolicyViolation);
   await eventually(() => alice.every((o) => o.closedWith === CloseCode.PolicyViolation));

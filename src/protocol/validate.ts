@@ -1,0 +1,48 @@
+// Validation of what clients send, beyond what the codecs check.
+import { ErrorCode, WireError } from "./errors.js";
+import type { Message } from "./gen/roomcast/v1/envelope_pb.js";
+import { isValidRoomId } from "./room-id.js";
+
+const MAX_MESSAGE_ID = 128;
+const MAX_TRACE_FIELD = 512;
+
+export function checkRoomId(roomId: string): void {
+  if (!isValidRoomId(roomId)) {
+    throw new WireError(ErrorCode.InvalidRoom, undefined, roomId.slice(0, 128));
+  }
+}
+
+export function validateMessage(msg: Message): void {
+  const ref = msg.messageId ?? msg.target;
+  if (
+    msg.messageId !== undefined &&
+    (msg.messageId.length === 0 || msg.messageId.length > MAX_MESSAGE_ID)
+  ) {
+    throw new WireError(
+      ErrorCode.BadRequest,
+      `message_id must be 1-${MAX_MESSAGE_ID} characters`,
+      msg.target,
+    );
+  }
+  // U+0000 cannot be stored in PostgreSQL text; refusing it for every store
+  // keeps the protocol the same everywhere, and keeps a client's bad input
+  // from counting as a store failure (which would open the store's breaker).
+  for (const text of [msg.content, msg.messageId, msg.sentAt, msg.traceparent, msg.tracestate]) {
+    if (text?.includes("\u0000")) {
+      throw new WireError(ErrorCode.BadRequest, "text fields may not contain U+0000", ref);
+    }
+  }
+  if (msg.sentAt !== undefined && Number.isNaN(Date.parse(msg.sentAt))) {
+    throw new WireError(ErrorCode.BadRequest, "sent_at must be an RFC 3339 timestamp", ref);
+  }
+  if (
+    (msg.traceparent?.length ?? 0) > MAX_TRACE_FIELD ||
+    (msg.tracestate?.length ?? 0) > MAX_TRACE_FIELD
+  ) {
+    throw new WireError(
+      ErrorCode.BadRequest,
+      `traceparent and tracestate are limited to ${MAX_TRACE_FIELD} characters`,
+      ref,
+    );
+  }
+}
