@@ -27,7 +27,6 @@ import { hashToken, newMemberId, newToken } from "./sessions.js";
 import { randomUUID } from "node:crypto";
 
 export interface RouterOptions {
-  readonly dedupWindowMs: number;
   readonly gapWaitMs: number;
   readonly replayLimit: number;
   readonly maxRoomsPerMember: number;
@@ -467,7 +466,7 @@ export class Router implements MemberHost {
     };
     let result;
     try {
-      result = await this.#store.append(roomId, stored, this.#opts.dedupWindowMs);
+      result = await this.#store.append(roomId, stored);
     } catch (err) {
       throw unavailable(err, stored.messageId);
     }
