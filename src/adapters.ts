@@ -9,11 +9,11 @@ export async function createStore(config: Config, log: Logger): Promise<Store> {
   switch (config.STORE) {
     case "memory": {
       const { MemoryStore } = await import("./adapters/store/memory-store.js");
-      return new MemoryStore();
+      return new MemoryStore({ dedupWindowMs: config.DEDUP_WINDOW });
     }
     case "sqlite": {
       const { SqliteStore } = await import("./adapters/store/sqlite-store.js");
-      return new SqliteStore({ path: config.SQLITE_PATH });
+      return new SqliteStore({ path: config.SQLITE_PATH, dedupWindowMs: config.DEDUP_WINDOW });
     }
     case "postgres": {
       const { PostgresStore } = await import("./adapters/store/postgres-store.js");
@@ -21,6 +21,7 @@ export async function createStore(config: Config, log: Logger): Promise<Store> {
       return new PostgresStore({
         url: config.POSTGRES_URL ?? "",
         poolSize: config.POSTGRES_POOL_SIZE,
+        dedupWindowMs: config.DEDUP_WINDOW,
         statementTimeoutMs: config.STORE_TIMEOUT,
       });
     }

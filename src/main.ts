@@ -54,7 +54,6 @@ async function main(): Promise<void> {
     store,
     broker,
     {
-      dedupWindowMs: config.DEDUP_WINDOW,
       gapWaitMs: config.GAP_WAIT,
       replayLimit: config.SESSION_REPLAY_LIMIT,
       maxRoomsPerMember: config.MAX_ROOMS_PER_MEMBER,
@@ -69,7 +68,6 @@ async function main(): Promise<void> {
   const housekeeping = new Housekeeping(
     store,
     { maxPerRoom: config.HISTORY_SIZE, maxAgeMs: config.HISTORY_TTL },
-    config.DEDUP_WINDOW,
     config.TRIM_INTERVAL,
     log,
   );

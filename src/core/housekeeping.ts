@@ -8,18 +8,12 @@ export class Housekeeping {
   readonly #timer: NodeJS.Timeout;
   #running = false;
 
-  constructor(
-    store: Store,
-    policy: TrimPolicy,
-    dedupWindowMs: number,
-    intervalMs: number,
-    log: Logger,
-  ) {
+  constructor(store: Store, policy: TrimPolicy, intervalMs: number, log: Logger) {
     this.#timer = setInterval(() => {
       if (this.#running) return;
       this.#running = true;
       store
-        .trim(policy, dedupWindowMs)
+        .trim(policy)
         .then((deleted) => {
           if (deleted > 0) log.debug({ deleted }, "history trimmed");
         })

@@ -28,7 +28,6 @@ import { unavailable } from "./store-failure.js";
 export type { SessionGrant } from "./sessions.js";
 
 export interface RouterOptions {
-  readonly dedupWindowMs: number;
   readonly gapWaitMs: number;
   readonly replayLimit: number;
   readonly maxRoomsPerMember: number;
@@ -273,7 +272,7 @@ export class Router implements MemberHost {
     };
     let result;
     try {
-      result = await this.#store.append(roomId, stored, this.#opts.dedupWindowMs);
+      result = await this.#store.append(roomId, stored);
     } catch (err) {
       throw unavailable(err, stored.messageId);
     }

@@ -8,7 +8,11 @@ export const StoreErrorCode = {
   Timeout: "timeout",
   /** The store is unreachable, closed, or the circuit breaker is open. */
   Unavailable: "unavailable",
-  /** The store refused the call as inconsistent (e.g. a missing row it expected). */
+  /**
+   * The store refused the call as inconsistent (e.g. a missing row it
+   * expected), or a concurrent writer's conflict escaped the adapter
+   * (serialization failure, unique violation).
+   */
   Conflict: "conflict",
   /** Any other failure reported by the driver. */
   Failed: "failed",

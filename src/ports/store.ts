@@ -78,11 +78,13 @@ export interface TrimPolicy {
  * - `append` is atomic: the dedup check, the offset assignment and the insert
  *   happen as one step, so concurrent appenders (connections, processes) get
  *   offsets 1..N with no gap and no duplicate, per room.
- * - De-duplication of (room, messageId) holds for `dedupWindowMs` after the
- *   first append, even when the message itself was trimmed from history.
+ * - De-duplication of (room, messageId) holds for the configured dedup window
+ *   (DEDUP_WINDOW, given to each adapter at construction) after the first
+ *   append, even when the message itself was trimmed from history.
  * - A room's metadata (head, epoch) outlives its trimmed messages.
  * - Session tokens are never stored: callers pass hashes only.
- * - Every method may reject (I/O); callers wrap them in timeouts.
+ * - Every method may reject (I/O), and only with a StoreError whose code says
+ *   what kind of failure it was (store-error.ts); callers wrap them in timeouts.
  */
 export interface Store {
   readonly capabilities: StoreCapabilities;
@@ -92,10 +94,10 @@ export interface Store {
 
   /**
    * Appends one message to a room's history, de-duplicating by messageId
-   * within `dedupWindowMs`, and returns its offset. Creates the room (and its
-   * epoch) on first use.
+   * within the configured dedup window, and returns its offset. Creates the
+   * room (and its epoch) on first use.
    */
-  append(room: string, message: NewMessage, dedupWindowMs: number): Promise<AppendResult>;
+  append(room: string, message: NewMessage): Promise<AppendResult>;
 
   /**
    * Reads up to `limit` messages with offset > afterOffset, ascending, with the
@@ -127,8 +129,12 @@ export interface Store {
    */
   saveSession(memberId: string, rooms: readonly SessionRoom[], expiresAt: number): Promise<void>;
 
-  /** Deletes history beyond the policy, expired sessions and expired dedup keys. Returns messages deleted. */
-  trim(policy: TrimPolicy, dedupWindowMs: number): Promise<number>;
+  /**
+   * Deletes history beyond the policy, expired sessions and expired dedup keys
+   * (each key carries its own expiry, set when it was appended). Returns
+   * messages deleted.
+   */
+  trim(policy: TrimPolicy): Promise<number>;
 
   /** Releases connections and files; pending calls may reject. */
   close(): Promise<void>;

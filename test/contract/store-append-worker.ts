@@ -7,11 +7,11 @@ import type { Store } from "../../src/ports/store.js";
 async function openStore(kind: string, target: string): Promise<Store> {
   if (kind === "sqlite") {
     const { SqliteStore } = await import("../../src/adapters/store/sqlite-store.js");
-    return new SqliteStore({ path: target });
+    return new SqliteStore({ path: target, dedupWindowMs: 60_000 });
   }
   if (kind === "postgres") {
     const { PostgresStore } = await import("../../src/adapters/store/postgres-store.js");
-    return new PostgresStore({ url: target, poolSize: 4 });
+    return new PostgresStore({ url: target, poolSize: 4, dedupWindowMs: 60_000 });
   }
   throw new Error(`unknown store kind ${kind}`);
 }
@@ -30,16 +30,12 @@ async function main(argv: readonly string[]): Promise<void> {
     await Promise.all(
       Array.from({ length: lanes }, async (_, lane) => {
         for (let i = lane; i < count; i += lanes) {
-          const r = await store.append(
-            room,
-            {
-              messageId: `${prefix}-${i}`,
-              senderId: prefix,
-              sentAt: new Date().toISOString(),
-              content: `from ${prefix}`,
-            },
-            60_000,
-          );
+          const r = await store.append(room, {
+            messageId: `${prefix}-${i}`,
+            senderId: prefix,
+            sentAt: new Date().toISOString(),
+            content: `from ${prefix}`,
+          });
           if (r.duplicate) throw new Error(`unexpected duplicate ${prefix}-${i}`);
           offsets.push(r.offset.toString());
         }

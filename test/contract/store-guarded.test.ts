@@ -2,12 +2,13 @@
 // every guarantee of the port.
 import { GuardedStore } from "../../src/adapters/store/guarded-store.js";
 import { MemoryStore } from "../../src/adapters/store/memory-store.js";
-import { storeContract } from "./store.contract.js";
+import { storeContract, type StoreSettings } from "./store.contract.js";
 
-const guarded = () => new GuardedStore(new MemoryStore(), { timeoutMs: 5000 });
+const guarded = (settings: StoreSettings) =>
+  new GuardedStore(new MemoryStore(settings), { timeoutMs: 5000 });
 
-storeContract("guarded memory store", () => Promise.resolve(guarded()), {
+storeContract("guarded memory store", (settings) => Promise.resolve(guarded(settings)), {
   capabilities: { durable: false, shared: false },
   sharedBackend: false,
-  fresh: () => Promise.resolve(() => Promise.resolve(guarded())),
+  fresh: () => Promise.resolve((settings) => Promise.resolve(guarded(settings))),
 });

@@ -9,7 +9,7 @@ import { PostgresStore } from "../../src/adapters/store/postgres-store.js";
 import { postgresMigrations } from "../../src/adapters/store/postgres-migrations.js";
 import { postgresAvailable, startPostgres, type PostgresServer } from "../helpers/postgres.js";
 import { appendInProcess } from "./store-append-process.js";
-import { storeContract } from "./store.contract.js";
+import { storeContract, type StoreSettings } from "./store.contract.js";
 
 const available = postgresAvailable();
 let server: PostgresServer | undefined;
@@ -18,10 +18,10 @@ const running = (): PostgresServer => {
   return server;
 };
 
-const store = (url: string): PostgresStore =>
-  new PostgresStore({ url, poolSize: 8, statementTimeoutMs: 2000 });
+const store = (url: string, settings: StoreSettings = { dedupWindowMs: 60_000 }): PostgresStore =>
+  new PostgresStore({ url, poolSize: 8, statementTimeoutMs: 2000, ...settings });
 
-storeContract("postgres store", () => Promise.resolve(store(running().url)), {
+storeContract("postgres store", (settings) => Promise.resolve(store(running().url, settings)), {
   capabilities: { durable: true, shared: true },
   sharedBackend: true,
   skip: !available,
@@ -33,7 +33,7 @@ storeContract("postgres store", () => Promise.resolve(store(running().url)), {
   },
   fresh: async () => {
     const url = await running().createDatabase("fresh");
-    return () => Promise.resolve(store(url));
+    return (settings) => Promise.resolve(store(url, settings));
   },
   appendInProcess: (room, count, prefix) =>
     appendInProcess("postgres", running().url, room, count, prefix),

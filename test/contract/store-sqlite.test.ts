@@ -12,18 +12,22 @@ let freshFiles = 0;
 // Folders that do not exist yet: open() must create them.
 const shared = (): string => join(dir, "nested", "data", "shared.db");
 
-storeContract("sqlite store", () => Promise.resolve(new SqliteStore({ path: shared() })), {
-  capabilities: { durable: true, shared: false },
-  sharedBackend: true,
-  before: async () => {
-    dir = await mkdtemp(join(tmpdir(), "roomcast-sqlite-"));
+storeContract(
+  "sqlite store",
+  (settings) => Promise.resolve(new SqliteStore({ path: shared(), ...settings })),
+  {
+    capabilities: { durable: true, shared: false },
+    sharedBackend: true,
+    before: async () => {
+      dir = await mkdtemp(join(tmpdir(), "roomcast-sqlite-"));
+    },
+    after: () => rm(dir, { recursive: true, force: true }),
+    fresh: () => {
+      freshFiles += 1;
+      const path = join(dir, "fresh", `store-${freshFiles}.db`);
+      return Promise.resolve((settings) => Promise.resolve(new SqliteStore({ path, ...settings })));
+    },
+    appendInProcess: (room, count, prefix) =>
+      appendInProcess("sqlite", shared(), room, count, prefix),
   },
-  after: () => rm(dir, { recursive: true, force: true }),
-  fresh: () => {
-    freshFiles += 1;
-    const path = join(dir, "fresh", `store-${freshFiles}.db`);
-    return Promise.resolve(() => Promise.resolve(new SqliteStore({ path })));
-  },
-  appendInProcess: (room, count, prefix) =>
-    appendInProcess("sqlite", shared(), room, count, prefix),
-});
+);

@@ -6,7 +6,16 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it, type TestContext } from "node:test";
 import type { NewMessage, SessionRecord, Store, StoreCapabilities } from "../../src/ports/store.js";
+import { StoreErrorCode } from "../../src/ports/store-error.js";
 import { eventually } from "../helpers/eventually.js";
+
+/** The configuration every adapter takes at construction, beside its own (path, url, ...). */
+export interface StoreSettings {
+  readonly dedupWindowMs: number;
+}
+
+/** Makes a new, unopened store configured with `settings`. */
+export type StoreFactory = (settings: StoreSettings) => Promise<Store>;
 
 export interface StoreContractOptions {
   /** Expected `capabilities`. */
@@ -20,7 +29,7 @@ export interface StoreContractOptions {
   /** Runs after the suite (stop the server, remove files). */
   readonly after?: () => Promise<void>;
   /** A factory of stores on a new, empty backend (new file, new database). */
-  readonly fresh: () => Promise<() => Promise<Store>>;
+  readonly fresh: () => Promise<StoreFactory>;
   /** Appends `count` messages to `room` from another OS process; resolves with their offsets. */
   readonly appendInProcess?: (room: string, count: number, idPrefix: string) => Promise<bigint[]>;
   /** Stops and restarts the backend server (network stores only). */
@@ -55,17 +64,20 @@ function sorted(offsets: readonly bigint[]): bigint[] {
 }
 
 const WINDOW = 60_000;
+const LONG = { dedupWindowMs: WINDOW };
+// Long enough that a call right after an append is reliably inside it.
+const SHORT_WINDOW = 500;
 const DAY = 86_400_000;
 const KEEP_ALL = { maxPerRoom: 1_000_000, maxAgeMs: DAY };
 
-export function storeContract(
-  name: string,
-  make: () => Promise<Store>,
-  opts: StoreContractOptions,
-): void {
+export function storeContract(name: string, make: StoreFactory, opts: StoreContractOptions): void {
   /** An opened store on the suite's backend, closed when the test ends. */
-  async function opened(t: TestContext, factory: () => Promise<Store> = make): Promise<Store> {
-    const store = await factory();
+  async function opened(
+    t: TestContext,
+    factory: StoreFactory = make,
+    settings: StoreSettings = LONG,
+  ): Promise<Store> {
+    const store = await factory(settings);
     t.after(() => store.close());
     await store.open();
     return store;
@@ -86,8 +98,7 @@ export function storeContract(
 
   async function appendMany(store: Store, room: string, n: number, prefix: string) {
     const out = [];
-    for (let i = 0; i < n; i++)
-      out.push(await store.append(room, message(`${prefix}-${i}`), WINDOW));
+    for (let i = 0; i < n; i++) out.push(await store.append(room, message(`${prefix}-${i}`)));
     return out;
   }
 
@@ -108,7 +119,7 @@ export function storeContract(
       assert.equal(page.head, 0n);
       assert.equal(page.oldest, 1n);
       assert.ok(page.epoch.length > 0);
-      const appended = await store.append(room, message("m1"), WINDOW);
+      const appended = await store.append(room, message("m1"));
       assert.deepEqual(appended, { offset: 1n, duplicate: false, epoch: page.epoch });
       assert.equal((await store.read(room, 0n, 0)).epoch, page.epoch);
     });
@@ -119,7 +130,7 @@ export function storeContract(
       const got: Record<string, bigint[]> = { [a]: [], [b]: [] };
       for (let i = 0; i < 5; i++) {
         for (const room of [a, b]) {
-          const r = await store.append(room, message(`${room}-${i}`), WINDOW);
+          const r = await store.append(room, message(`${room}-${i}`));
           assert.equal(typeof r.offset, "bigint");
           assert.equal(r.duplicate, false);
           got[room]?.push(r.offset);
@@ -138,7 +149,7 @@ export function storeContract(
         traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         tracestate: "vendor=value",
       });
-      await store.append(room, traced, WINDOW);
+      await store.append(room, traced);
       await appendMany(store, room, 9, "plain");
 
       const all = await store.read(room, 0n, 100);
@@ -171,9 +182,9 @@ export function storeContract(
     void it("store - a duplicate messageId returns the original offset and stores nothing", async (t) => {
       const store = await opened(t);
       const [room, other] = [unique("dup"), unique("dup-other")];
-      const first = await store.append(room, message("x"), WINDOW);
-      await store.append(room, message("y"), WINDOW);
-      const again = await store.append(room, message("x", { content: "changed" }), WINDOW);
+      const first = await store.append(room, message("x"));
+      await store.append(room, message("y"));
+      const again = await store.append(room, message("x", { content: "changed" }));
       assert.deepEqual(again, { offset: 1n, duplicate: true, epoch: first.epoch });
       const page = await store.read(room, 0n, 10);
       assert.equal(page.head, 2n);
@@ -183,7 +194,7 @@ export function storeContract(
       );
       // The key is per room.
       assert.deepEqual(
-        { ...(await store.append(other, message("x"), WINDOW)), epoch: "" },
+        { ...(await store.append(other, message("x"))), epoch: "" },
         { offset: 1n, duplicate: false, epoch: "" },
       );
     });
@@ -192,32 +203,34 @@ export function storeContract(
       const store = await openedFresh(t);
       const room = unique("dedup-trim");
       await appendMany(store, room, 3, "m");
-      assert.equal(await store.trim({ maxPerRoom: 0, maxAgeMs: DAY }, WINDOW), 3);
+      assert.equal(await store.trim({ maxPerRoom: 0, maxAgeMs: DAY }), 3);
       assert.deepEqual((await store.read(room, 0n, 10)).messages, []);
-      const again = await store.append(room, message("m-1"), WINDOW);
+      const again = await store.append(room, message("m-1"));
       assert.equal(again.duplicate, true);
       assert.equal(again.offset, 2n);
       assert.equal((await store.read(room, 0n, 10)).head, 3n);
     });
 
     void it("store - an expired dedup key lets the id be stored again", async (t) => {
-      const store = await opened(t);
+      const store = await opened(t, make, { dedupWindowMs: SHORT_WINDOW });
       const room = unique("dedup-expiry");
-      const shortWindow = 40;
-      assert.equal((await store.append(room, message("z"), shortWindow)).offset, 1n);
-      // Every try inside the window is a duplicate (stores nothing); the first
-      // one after it stores the message at the next offset.
+      const first = Date.now();
+      assert.equal((await store.append(room, message("z"))).offset, 1n);
+      // Every try inside the configured window is a duplicate (stores
+      // nothing); the first one after it stores the message at the next offset.
       const stored = await eventually(async () => {
-        const r = await store.append(room, message("z"), shortWindow);
+        const r = await store.append(room, message("z"));
         return r.duplicate ? undefined : r;
       });
       assert.equal(stored.offset, 2n);
-      // Again after a trim swept (or will sweep) the expired key.
+      assert.ok(Date.now() - first >= SHORT_WINDOW, "the key must hold for the whole window");
+      // Again after a trim swept (or will sweep) the expired key; the new key
+      // holds as the first did.
       await eventually(async () => {
-        await store.trim(KEEP_ALL, shortWindow);
-        return !(await store.append(room, message("z"), WINDOW)).duplicate;
+        await store.trim(KEEP_ALL);
+        return !(await store.append(room, message("z"))).duplicate;
       });
-      assert.equal((await store.append(room, message("z"), WINDOW)).duplicate, true);
+      assert.equal((await store.append(room, message("z"))).duplicate, true);
       assert.equal((await store.read(room, 0n, 0)).head, 3n);
     });
 
@@ -227,7 +240,7 @@ export function storeContract(
       await appendMany(store, big, 10, "b");
       await appendMany(store, small, 3, "s");
       const epoch = (await store.read(big, 0n, 0)).epoch;
-      assert.equal(await store.trim({ maxPerRoom: 4, maxAgeMs: DAY }, WINDOW), 6);
+      assert.equal(await store.trim({ maxPerRoom: 4, maxAgeMs: DAY }), 6);
       const page = await store.read(big, 0n, 100);
       assert.deepEqual(
         page.messages.map((m) => m.offset),
@@ -241,25 +254,25 @@ export function storeContract(
         [8n, 9n],
       );
       assert.equal((await store.read(small, 0n, 100)).messages.length, 3);
-      assert.equal(await store.trim({ maxPerRoom: 4, maxAgeMs: DAY }, WINDOW), 0);
-      assert.equal((await store.append(big, message("b-next"), WINDOW)).offset, 11n);
+      assert.equal(await store.trim({ maxPerRoom: 4, maxAgeMs: DAY }), 0);
+      assert.equal((await store.append(big, message("b-next"))).offset, 11n);
     });
 
     void it("store - trim by age empties a quiet room, whose head and epoch remain", async (t) => {
       const store = await openedFresh(t);
       const room = unique("aged");
-      const first = await store.append(room, message("a-0"), WINDOW);
+      const first = await store.append(room, message("a-0"));
       await appendMany(store, room, 2, "a-rest");
-      assert.equal(await store.trim(KEEP_ALL, WINDOW), 0);
+      assert.equal(await store.trim(KEEP_ALL), 0);
       assert.equal((await store.read(room, 0n, 10)).messages.length, 3);
-      assert.equal(await store.trim({ maxPerRoom: 1000, maxAgeMs: 0 }, WINDOW), 3);
+      assert.equal(await store.trim({ maxPerRoom: 1000, maxAgeMs: 0 }), 3);
       assert.deepEqual(await store.read(room, 0n, 10), {
         messages: [],
         head: 3n,
         epoch: first.epoch,
         oldest: 4n,
       });
-      assert.deepEqual(await store.append(room, message("a-new"), WINDOW), {
+      assert.deepEqual(await store.append(room, message("a-new")), {
         offset: 4n,
         duplicate: false,
         epoch: first.epoch,
@@ -335,7 +348,7 @@ export function storeContract(
         Date.now() + WINDOW,
       );
       await store.createSession({ memberId: dead, userId: "u", rooms: [] }, dead, Date.now() - 1);
-      await store.trim(KEEP_ALL, WINDOW);
+      await store.trim(KEEP_ALL);
       assert.equal(
         (await store.resumeSession(live, unique("x"), Date.now() + WINDOW))?.memberId,
         live,
@@ -361,7 +374,7 @@ export function storeContract(
       const room = unique("conc");
       const n = 200;
       const results = await Promise.all(
-        Array.from({ length: n }, (_, i) => store.append(room, message(`c-${i}`), WINDOW)),
+        Array.from({ length: n }, (_, i) => store.append(room, message(`c-${i}`))),
       );
       assert.deepEqual(sorted(results.map((r) => r.offset)), range(n));
       const page = await store.read(room, 0n, n + 10);
@@ -381,9 +394,7 @@ export function storeContract(
         const perStore = 60;
         const results = await Promise.all(
           stores.flatMap((s, si) =>
-            Array.from({ length: perStore }, (_, i) =>
-              s.append(room, message(`s${si}-${i}`), WINDOW),
-            ),
+            Array.from({ length: perStore }, (_, i) => s.append(room, message(`s${si}-${i}`))),
           ),
         );
         const n = stores.length * perStore;
@@ -410,9 +421,7 @@ export function storeContract(
             Array.from({ length: processes }, (_, p) => spawnAppend(room, perProcess, `p${p}`)),
           ),
           Promise.all(
-            Array.from({ length: local }, (_, i) =>
-              store.append(room, message(`here-${i}`), WINDOW),
-            ),
+            Array.from({ length: local }, (_, i) => store.append(room, message(`here-${i}`))),
           ),
         ]);
         const n = processes * perProcess + local;
@@ -432,7 +441,7 @@ export function storeContract(
       const room = unique("same-id");
       const results = await Promise.all(
         Array.from({ length: 16 }, (_, i) =>
-          stores[i % stores.length]!.append(room, message("once"), WINDOW),
+          stores[i % stores.length]!.append(room, message("once")),
         ),
       );
       assert.equal(results.filter((r) => !r.duplicate).length, 1);
@@ -446,9 +455,9 @@ export function storeContract(
         const room = unique("durable");
         const h1 = unique("h1");
         const record = { memberId: unique("m"), userId: "u", rooms: [] };
-        const first = await factory();
+        const first = await factory(LONG);
         await first.open();
-        const appended = await first.append(room, message("kept"), WINDOW);
+        const appended = await first.append(room, message("kept"));
         await first.createSession(record, h1, Date.now() + WINDOW);
         await first.close();
 
@@ -459,7 +468,7 @@ export function storeContract(
           page.messages.map((m) => m.messageId),
           ["kept"],
         );
-        assert.equal((await second.append(room, message("kept"), WINDOW)).duplicate, true);
+        assert.equal((await second.append(room, message("kept"))).duplicate, true);
         assert.deepEqual(await second.resumeSession(h1, unique("h2"), Date.now() + WINDOW), record);
       });
     } else {
@@ -468,7 +477,7 @@ export function storeContract(
         const room = unique("ephemeral");
         const a = await opened(t, factory);
         const b = await opened(t, factory);
-        const epochA = (await a.append(room, message("m"), WINDOW)).epoch;
+        const epochA = (await a.append(room, message("m"))).epoch;
         const pageB = await b.read(room, 0n, 10);
         assert.notEqual(pageB.epoch, epochA);
         assert.equal(pageB.head, 0n);
@@ -477,23 +486,23 @@ export function storeContract(
 
     void it("store - several stores opening a fresh backend at once all work", async (t) => {
       const factory = await opts.fresh();
-      const stores = await Promise.all(Array.from({ length: 4 }, () => factory()));
+      const stores = await Promise.all(Array.from({ length: 4 }, () => factory(LONG)));
       t.after(() => Promise.all(stores.map((s) => s.close())));
       await Promise.all(stores.map((s) => s.open()));
       const room = unique("fresh");
       const offsets = [];
       for (const [i, s] of stores.entries()) {
-        offsets.push((await s.append(room, message(`m-${i}`), WINDOW)).offset);
+        offsets.push((await s.append(room, message(`m-${i}`))).offset);
       }
       assert.deepEqual(offsets, opts.sharedBackend ? range(4) : [1n, 1n, 1n, 1n]);
     });
 
-    void it("store - calls after close reject with StoreError", async (t) => {
+    void it("store - calls after close reject with StoreError unavailable", async (t) => {
       const store = await opened(t);
       await store.close();
-      const rejected = { name: "StoreError" };
+      const rejected = { name: "StoreError", code: StoreErrorCode.Unavailable };
       const room = unique("closed");
-      await assert.rejects(store.append(room, message("m"), WINDOW), rejected);
+      await assert.rejects(store.append(room, message("m")), rejected);
       await assert.rejects(store.read(room, 0n, 1), rejected);
       await assert.rejects(
         store.createSession({ memberId: "m", userId: "", rooms: [] }, "h", Date.now() + WINDOW),
@@ -501,7 +510,7 @@ export function storeContract(
       );
       await assert.rejects(store.resumeSession("h", "h2", Date.now() + WINDOW), rejected);
       await assert.rejects(store.saveSession("m", [], Date.now() + WINDOW), rejected);
-      await assert.rejects(store.trim(KEEP_ALL, WINDOW), rejected);
+      await assert.rejects(store.trim(KEEP_ALL), rejected);
     });
 
     void it(
@@ -512,20 +521,21 @@ export function storeContract(
         assert.ok(server !== undefined);
         const store = await opened(t);
         const room = unique("outage");
-        const first = await store.append(room, message("before"), WINDOW);
+        const first = await store.append(room, message("before"));
         await server.stop();
         let restarted = false;
         t.after(async () => {
           if (!restarted) await server.start();
         });
         const started = Date.now();
-        await assert.rejects(store.append(room, message("during"), WINDOW), { name: "StoreError" });
-        await assert.rejects(store.read(room, 0n, 10), { name: "StoreError" });
+        const down = { name: "StoreError", code: StoreErrorCode.Unavailable };
+        await assert.rejects(store.append(room, message("during")), down);
+        await assert.rejects(store.read(room, 0n, 10), down);
         assert.ok(Date.now() - started < 30_000, "calls must fail, not hang");
         await server.start();
         restarted = true;
         // Retrying with one messageId is idempotent, like a client's retry.
-        const last = await eventually(() => store.append(room, message("after"), WINDOW), {
+        const last = await eventually(() => store.append(room, message("after")), {
           timeoutMs: 20_000,
         });
         assert.deepEqual(last, { offset: 2n, duplicate: false, epoch: first.epoch });

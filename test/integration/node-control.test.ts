@@ -12,7 +12,6 @@ import { eventually } from "../helpers/eventually.js";
 import { RecordingOutlet } from "../helpers/recording-outlet.js";
 
 const options: RouterOptions = {
-  dedupWindowMs: 60_000,
   gapWaitMs: 20,
   replayLimit: 100,
   maxRoomsPerMember: 128,
@@ -29,7 +28,7 @@ after(async () => {
 
 test("node control - closeUser closes that user's sockets on every node", async () => {
   const bus = new MemoryBus();
-  const store = new MemoryStore();
+  const store = new MemoryStore({ dedupWindowMs: 60_000 });
   const nodes = [];
   for (let i = 0; i < 2; i++) {
     const broker = new MemoryBroker({ bus });
@@ -59,7 +58,12 @@ test("node control - closeUser closes that user's sockets on every node", async 
 test("node control - a resume never crosses users", async () => {
   const broker = new MemoryBroker();
   await broker.open();
-  const router = new Router(new MemoryStore(), broker, options, silentLogger());
+  const router = new Router(
+    new MemoryStore({ dedupWindowMs: 60_000 }),
+    broker,
+    options,
+    silentLogger(),
+  );
   await router.start();
   routers.push(router);
   const grant = await router.openSession(undefined, "alice");

@@ -8,6 +8,9 @@ import { StoreErrorCode } from "../../src/ports/store-error.js";
 import { eventually } from "../helpers/eventually.js";
 
 class FlakyStore extends MemoryStore {
+  constructor() {
+    super({ dedupWindowMs: 60_000 });
+  }
   mode: "ok" | "hang" | "fail" = "ok";
   override read(room: string, after: bigint, limit: number) {
     if (this.mode === "hang") return new Promise<never>(() => undefined);

@@ -113,8 +113,8 @@ export class GuardedStore implements Store {
   open(): Promise<void> {
     return this.#inner.open();
   }
-  append(room: string, message: NewMessage, dedupWindowMs: number): Promise<AppendResult> {
-    return this.#call("append", () => this.#inner.append(room, message, dedupWindowMs));
+  append(room: string, message: NewMessage): Promise<AppendResult> {
+    return this.#call("append", () => this.#inner.append(room, message));
   }
   read(room: string, afterOffset: bigint, limit: number): Promise<HistoryPage> {
     return this.#call("read", () => this.#inner.read(room, afterOffset, limit));
@@ -136,8 +136,8 @@ export class GuardedStore implements Store {
   saveSession(memberId: string, rooms: readonly SessionRoom[], expiresAt: number): Promise<void> {
     return this.#call("saveSession", () => this.#inner.saveSession(memberId, rooms, expiresAt));
   }
-  trim(policy: TrimPolicy, dedupWindowMs: number): Promise<number> {
-    return this.#call("trim", () => this.#inner.trim(policy, dedupWindowMs));
+  trim(policy: TrimPolicy): Promise<number> {
+    return this.#call("trim", () => this.#inner.trim(policy));
   }
   close(): Promise<void> {
     return this.#inner.close();

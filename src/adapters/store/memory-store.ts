@@ -28,14 +28,24 @@ interface SessionState {
   expiresAt: number;
 }
 
+export interface MemoryStoreOptions {
+  /** How long a (room, messageId) is remembered after its first append (DEDUP_WINDOW). */
+  readonly dedupWindowMs: number;
+}
+
 export class MemoryStore implements Store {
   readonly capabilities: StoreCapabilities = { durable: false, shared: false };
+  readonly #dedupWindowMs: number;
   readonly #rooms = new Map<string, RoomState>();
   /** room → messageId → [offset, expiresAt] */
   readonly #dedup = new Map<string, Map<string, [bigint, number]>>();
   readonly #sessions = new Map<string, SessionState>();
   readonly #byToken = new Map<string, string>();
   #closed = false;
+
+  constructor({ dedupWindowMs }: MemoryStoreOptions) {
+    this.#dedupWindowMs = dedupWindowMs;
+  }
 
   open(): Promise<void> {
     return Promise.resolve();
@@ -54,7 +64,7 @@ export class MemoryStore implements Store {
     return state;
   }
 
-  append(room: string, message: NewMessage, dedupWindowMs: number): Promise<AppendResult> {
+  append(room: string, message: NewMessage): Promise<AppendResult> {
     return run(() => {
       this.#check();
       const state = this.#room(room);
@@ -67,7 +77,7 @@ export class MemoryStore implements Store {
       }
       state.head += 1n;
       state.messages.push({ message: { ...message, room, offset: state.head }, storedAt: now });
-      keys.set(message.messageId, [state.head, now + dedupWindowMs]);
+      keys.set(message.messageId, [state.head, now + this.#dedupWindowMs]);
       return { offset: state.head, duplicate: false, epoch: state.epoch };
     });
   }
@@ -125,7 +135,7 @@ export class MemoryStore implements Store {
     });
   }
 
-  trim(policy: TrimPolicy, _dedupWindowMs: number): Promise<number> {
+  trim(policy: TrimPolicy): Promise<number> {
     return run(() => {
       this.#check();
       const now = Date.now();

@@ -6,11 +6,11 @@
 // once instead of once per message.
 import { randomUUID } from "node:crypto";
 import type { AppendResult, NewMessage } from "../../ports/store.js";
+import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
 
 interface Pending {
   readonly room: string;
   readonly message: NewMessage;
-  readonly windowMs: number;
   readonly resolve: (result: AppendResult) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -37,16 +37,19 @@ const MAX_IN_FLIGHT = 1;
 
 export class AppendBatcher {
   readonly #query: BatchQuery;
+  /** The dedup window as int8 text, as every batch passes it. */
+  readonly #windowMs: string;
   #queue: Pending[] = [];
   #inFlight = 0;
 
-  constructor(query: BatchQuery) {
+  constructor(query: BatchQuery, dedupWindowMs: number) {
     this.#query = query;
+    this.#windowMs = String(Math.max(0, Math.trunc(dedupWindowMs)));
   }
 
-  append(room: string, message: NewMessage, windowMs: number): Promise<AppendResult> {
+  append(room: string, message: NewMessage): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ room, message, windowMs, resolve, reject });
+      this.#queue.push({ room, message, resolve, reject });
       this.#pump();
     });
   }
@@ -76,11 +79,13 @@ export class AppendBatcher {
     try {
       const { rows } = await this.#query(
         "SELECT o_idx, o_seq, o_duplicate, o_epoch FROM roomcast_append_batch($1::jsonb, $2::bigint)",
-        // Every caller passes DEDUP_WINDOW; the largest keeps any key longest.
-        [JSON.stringify(items), String(Math.max(0, ...batch.map((p) => Math.trunc(p.windowMs))))],
+        [JSON.stringify(items), this.#windowMs],
       );
       if (rows.length !== batch.length)
-        throw new Error(`batch of ${batch.length} returned ${rows.length} rows`);
+        throw new StoreError(
+          StoreErrorCode.Conflict,
+          `postgres append: a batch of ${batch.length} returned ${rows.length} rows`,
+        );
       for (const row of rows) {
         batch[row.o_idx]?.resolve({
           offset: BigInt(row.o_seq),

@@ -21,10 +21,13 @@ import { AppendBatcher } from "./postgres-append-batcher.js";
 import { postgresMigrations } from "./postgres-migrations.js";
 import { decodeRooms, encodeRooms } from "./session-rooms.js";
 import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
+import { toStoreError } from "./postgres-errors.js";
 
 export interface PostgresStoreOptions {
   readonly url: string;
   readonly poolSize: number;
+  /** How long a (room, messageId) is remembered after its first append (DEDUP_WINDOW). */
+  readonly dedupWindowMs: number;
   /**
    * Server-side statement_timeout, also the connect timeout; the client gives
    * up a second later in case the server stops answering. Default 5000 ms.
@@ -41,13 +44,17 @@ export class PostgresStore implements Store {
   readonly #poolSize: number;
   readonly #timeoutMs: number;
   #pool: pg.Pool | undefined;
-  readonly #batcher = new AppendBatcher((text, params) => this.#query("append", text, params));
+  readonly #batcher: AppendBatcher;
   #closed = false;
 
-  constructor({ url, poolSize, statementTimeoutMs = 5000 }: PostgresStoreOptions) {
+  constructor({ url, poolSize, dedupWindowMs, statementTimeoutMs = 5000 }: PostgresStoreOptions) {
     this.#url = url;
     this.#poolSize = poolSize;
     this.#timeoutMs = statementTimeoutMs;
+    this.#batcher = new AppendBatcher(
+      (text, params) => this.#query("append", text, params),
+      dedupWindowMs,
+    );
   }
 
   #ready(): pg.Pool {
@@ -92,21 +99,19 @@ export class PostgresStore implements Store {
       await client.connect();
       return await migratePostgres(client);
     } catch (err) {
-      throw wrap("migrate", err);
+      throw toStoreError("migrate", err);
     } finally {
       await client.end().catch(() => undefined);
     }
   }
 
-  append(room: string, message: NewMessage, dedupWindowMs: number): Promise<AppendResult> {
+  append(room: string, message: NewMessage): Promise<AppendResult> {
     try {
       this.#ready();
     } catch (err) {
-      return Promise.reject(
-        err instanceof Error ? err : new StoreError(StoreErrorCode.Failed, String(err)),
-      );
+      return Promise.reject(toStoreError("append", err));
     }
-    return this.#batcher.append(room, message, dedupWindowMs);
+    return this.#batcher.append(room, message);
   }
 
   async read(room: string, afterOffset: bigint, limit: number): Promise<HistoryPage> {
@@ -175,7 +180,11 @@ export class PostgresStore implements Store {
     );
     const row = rows[0];
     if (row === undefined) return undefined;
-    return { memberId: row.member_id, userId: row.user_id, rooms: decodeRooms(row.rooms) };
+    try {
+      return { memberId: row.member_id, userId: row.user_id, rooms: decodeRooms(row.rooms) };
+    } catch (err) {
+      throw toStoreError("resumeSession", err);
+    }
   }
 
   async saveSession(
@@ -191,7 +200,7 @@ export class PostgresStore implements Store {
     );
   }
 
-  async trim(policy: TrimPolicy, _dedupWindowMs: number): Promise<number> {
+  async trim(policy: TrimPolicy): Promise<number> {
     // Both trims cut a prefix of each room's history, so what is kept stays
     // contiguous (oldest..head) whatever the timestamps say.
     const bySize = await this.#query(
@@ -220,7 +229,11 @@ export class PostgresStore implements Store {
     this.#closed = true;
     const pool = this.#pool;
     this.#pool = undefined;
-    if (pool !== undefined) await pool.end();
+    try {
+      await pool?.end();
+    } catch (err) {
+      throw toStoreError("close", err);
+    }
   }
 
   async #query<R extends pg.QueryResultRow = pg.QueryResultRow>(
@@ -232,7 +245,7 @@ export class PostgresStore implements Store {
     try {
       return await pool.query<R>(text, params as unknown[]);
     } catch (err) {
-      throw wrap(what, err);
+      throw toStoreError(what, err);
     }
   }
 }
@@ -299,10 +312,4 @@ function toMessage(room: string, r: ReadRow): StoredMessage {
 /** ms timestamps as int8 text: exact, whatever their size. */
 function ms(value: number): string {
   return String(Math.trunc(value));
-}
-
-function wrap(what: string, err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
-  const code = err instanceof Error && "code" in err ? ` (${String(err.code)})` : "";
-  return new StoreError(StoreErrorCode.Failed, `postgres ${what} failed${code}`, { cause: err });
 }

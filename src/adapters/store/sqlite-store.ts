@@ -22,7 +22,10 @@ import { sqliteMigrations } from "./sqlite-migrations.js";
 import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
 
 export interface SqliteStoreOptions {
+  /** The database file; missing folders are created. `:memory:` for a private in-memory database. */
   readonly path: string;
+  /** How long a (room, messageId) is remembered after its first append (DEDUP_WINDOW). */
+  readonly dedupWindowMs: number;
 }
 
 interface MessageRow {
@@ -125,12 +128,14 @@ class Statements {
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { durable: true, shared: false };
   readonly #path: string;
+  readonly #dedupWindowMs: number;
   #db: Db | undefined;
   #stmts: Statements | undefined;
   #closed = false;
 
-  constructor({ path }: SqliteStoreOptions) {
+  constructor({ path, dedupWindowMs }: SqliteStoreOptions) {
     this.#path = path;
+    this.#dedupWindowMs = dedupWindowMs;
   }
 
   #ready(): [Db, Statements] {
@@ -156,20 +161,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Applies pending migrations, on this store's connection or one of its own (`npm run migrate`). */
-  migrate(): Promise<number[]> {
-    return run("migrate", () => {
-      if (this.#db !== undefined) return migrate(this.#db);
-      const db = connect(this.#path);
-      try {
-        return migrate(db);
-      } finally {
-        db.close();
-      }
-    });
-  }
-
-  append(room: string, message: NewMessage, dedupWindowMs: number): Promise<AppendResult> {
+  append(room: string, message: NewMessage): Promise<AppendResult> {
     return run("append", () => {
       const [db, s] = this.#ready();
       const now = Date.now();
@@ -198,7 +190,7 @@ export class SqliteStore implements Store {
             message.tracestate ?? null,
             now,
           );
-          s.upsertDedup.run(room, message.messageId, bumped.head, now + dedupWindowMs);
+          s.upsertDedup.run(room, message.messageId, bumped.head, now + this.#dedupWindowMs);
           return { offset: bumped.head, duplicate: false, epoch: bumped.epoch };
         })
         .immediate();
@@ -261,7 +253,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  trim(policy: TrimPolicy, _dedupWindowMs: number): Promise<number> {
+  trim(policy: TrimPolicy): Promise<number> {
     return run("trim", () => {
       const [db, s] = this.#ready();
       const now = Date.now();
@@ -358,10 +350,26 @@ function run<T>(what: string, fn: () => T): Promise<T> {
   try {
     return Promise.resolve(fn());
   } catch (err) {
-    return Promise.reject(
-      err instanceof StoreError
-        ? err
-        : new StoreError(StoreErrorCode.Failed, `sqlite ${what} failed`, { cause: err }),
-    );
+    return Promise.reject(wrap(what, err));
   }
+}
+
+/** The driver's error as a StoreError, coded by SQLite's (extended) result code. */
+function wrap(what: string, err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = err instanceof Database.SqliteError ? err.code : "";
+  return new StoreError(
+    sqliteErrorCode(code),
+    `sqlite ${what} failed${code === "" ? "" : ` (${code})`}`,
+    { cause: err },
+  );
+}
+
+function sqliteErrorCode(code: string): StoreErrorCode {
+  // Another connection held the write lock past busy_timeout, or the file
+  // can't be opened (folder gone, permissions): retrying later may work.
+  if (/^SQLITE_(BUSY|LOCKED|CANTOPEN)/.test(code)) return StoreErrorCode.Unavailable;
+  // A constraint the statements expected to hold did not (e.g. a unique key).
+  if (code.startsWith("SQLITE_CONSTRAINT")) return StoreErrorCode.Conflict;
+  return StoreErrorCode.Failed;
 }
