@@ -3,17 +3,15 @@
 // stop() and start() keep the same ports, for reconnect and chaos tests.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { requireBinary } from "./ports.js";
 import {
   hasBinary,
   makeTempDir,
   removeTempDir,
-  spawnServer,
-  stopChild,
+  spawnChild,
   tcpOpen,
-  waitReady,
-  type ChildServer,
-} from "./child-server.js";
+  type Child,
+} from "../../tools/process-harness.js";
+import { requireBinary } from "./require-binary.js";
 
 export interface NatsServer {
   /** nats://127.0.0.1:<port> */
@@ -58,7 +56,7 @@ interface PortsFile {
 class NatsServerProcess implements NatsServer {
   readonly #dir: string;
   readonly #args: readonly string[];
-  #server: ChildServer | undefined;
+  #server: Child | undefined;
   #port = -1;
   #monitorPort = -1;
 
@@ -93,11 +91,14 @@ class NatsServerProcess implements NatsServer {
       this.#dir,
       ...this.#args,
     ];
-    const server = spawnServer("nats-server", args, join(this.#dir, "nats-server.log"));
+    const server = spawnChild("nats-server", args, {
+      logFile: join(this.#dir, "nats-server.log"),
+      killOnSignals: true,
+    });
     this.#server = server;
     try {
-      const portsFile = join(this.#dir, `nats-server_${String(server.child.pid)}.ports`);
-      const ports = await waitReady(server, async () => {
+      const portsFile = join(this.#dir, `nats-server_${String(server.pid)}.ports`);
+      const ports = await server.waitReady(async () => {
         const parsed = JSON.parse(await readFile(portsFile, "utf8")) as PortsFile;
         const nats = parsed.nats?.[0];
         const monitoring = parsed.monitoring?.[0];
@@ -106,7 +107,7 @@ class NatsServerProcess implements NatsServer {
       });
       this.#port = Number(ports.nats.port);
       this.#monitorPort = Number(ports.monitoring.port);
-      await waitReady(server, () => tcpOpen(this.#port));
+      await server.waitReady(() => tcpOpen(this.#port));
     } catch (err) {
       await this.stop("SIGKILL");
       throw err;
@@ -116,7 +117,7 @@ class NatsServerProcess implements NatsServer {
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
-    if (server !== undefined) await stopChild(server.child, signal);
+    await server?.stop({ signal });
   }
 
   async close(): Promise<void> {

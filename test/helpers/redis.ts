@@ -4,16 +4,15 @@
 // for reconnect and chaos tests.
 import { connect } from "node:net";
 import { join } from "node:path";
-import { freePort, requireBinary } from "./ports.js";
 import {
+  freePort,
   hasBinary,
   makeTempDir,
   removeTempDir,
-  spawnServer,
-  stopChild,
-  waitReady,
-  type ChildServer,
-} from "./child-server.js";
+  spawnChild,
+  type Child,
+} from "../../tools/process-harness.js";
+import { requireBinary } from "./require-binary.js";
 
 export interface RedisServer {
   /** redis://127.0.0.1:<port> */
@@ -59,7 +58,7 @@ class RedisServerProcess implements RedisServer {
   readonly #dir: string;
   readonly #args: readonly string[];
   readonly port: number;
-  #server: ChildServer | undefined;
+  #server: Child | undefined;
 
   constructor(dir: string, port: number, options: RedisServerOptions) {
     this.#dir = dir;
@@ -86,10 +85,13 @@ class RedisServerProcess implements RedisServer {
       this.#dir,
       ...this.#args,
     ];
-    const server = spawnServer("redis-server", args, join(this.#dir, "redis-server.log"));
+    const server = spawnChild("redis-server", args, {
+      logFile: join(this.#dir, "redis-server.log"),
+      killOnSignals: true,
+    });
     this.#server = server;
     try {
-      await waitReady(server, () => ping(this.port));
+      await server.waitReady(() => ping(this.port));
     } catch (err) {
       await this.stop("SIGKILL");
       throw err;
@@ -99,7 +101,7 @@ class RedisServerProcess implements RedisServer {
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
-    if (server !== undefined) await stopChild(server.child, signal);
+    await server?.stop({ signal });
   }
 
   async close(): Promise<void> {
