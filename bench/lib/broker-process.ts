@@ -4,36 +4,17 @@
 // broker is part of the server side's cost) and killed for sure at the end
 // (the harness kills it on process.exit(), which the runner's watchdog and
 // SIGINT paths end with without waiting for finally blocks).
-import { freePort, spawnChild, tcpOpen, type Child } from "../../tools/process-harness.js";
-import { trackServer, untrackServer } from "./noise.js";
-import { pinnedCommand, SERVER_CORE } from "./pin.js";
+import { freePort, tcpOpen } from "../../tools/process-harness.js";
+import { PinnedServer } from "./pinned-server.js";
 
 export type BrokerKind = "nats" | "redis";
 
 const READY_TIMEOUT_MS = 10_000;
-const STOP_GRACE_MS = 2_000;
 
-export class BrokerProcess {
-  readonly #process: Child;
+export class BrokerProcess extends PinnedServer {
   readonly kind: BrokerKind;
-  readonly pid: number;
-  readonly port: number;
 
-  private constructor(kind: BrokerKind, process: Child, port: number) {
-    if (process.pid === undefined) throw new Error(`${kind} broker process has no pid`);
-    this.kind = kind;
-    this.#process = process;
-    this.pid = process.pid;
-    this.port = port;
-  }
-
-  /** The URL the servers under test are given (NATS_URL or REDIS_URL). */
-  get url(): string {
-    return `${this.kind}://127.0.0.1:${this.port}`;
-  }
-
-  static async start(kind: BrokerKind): Promise<BrokerProcess> {
-    const port = await freePort();
+  private constructor(kind: BrokerKind, port: number) {
     const argv =
       kind === "nats"
         ? ["nats-server", "-a", "127.0.0.1", "-p", String(port)]
@@ -49,30 +30,22 @@ export class BrokerProcess {
             "--appendonly",
             "no",
           ];
-    const [command, ...args] = pinnedCommand(SERVER_CORE, argv);
-    if (command === undefined) throw new Error("empty command");
-    const child = spawnChild(command, args, { stderrTailChars: 2000 });
-    const broker = new BrokerProcess(kind, child, port);
-    trackServer(broker.pid);
-    try {
-      await child.waitReady(() => tcpOpen(port), { timeoutMs: READY_TIMEOUT_MS, intervalMs: 50 });
-    } catch (err) {
-      await broker.stop();
-      throw new Error(
-        `${kind} broker did not start: ${(err as Error).message}\n${child.stderrTail}`,
-      );
-    }
+    super(`${kind} broker`, argv, port, { stderrTailChars: 2000 });
+    this.kind = kind;
+  }
+
+  /** The URL the servers under test are given (NATS_URL or REDIS_URL). */
+  get url(): string {
+    return `${this.kind}://127.0.0.1:${this.port}`;
+  }
+
+  static async start(kind: BrokerKind): Promise<BrokerProcess> {
+    const broker = new BrokerProcess(kind, await freePort());
+    await broker.waitReady(`${kind} broker did not start`, () => tcpOpen(broker.port), {
+      timeoutMs: READY_TIMEOUT_MS,
+      intervalMs: 50,
+    });
     return broker;
-  }
-
-  get alive(): boolean {
-    return this.#process.alive;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.#process.alive) return;
-    untrackServer(this.pid);
-    await this.#process.stop({ graceMs: STOP_GRACE_MS });
   }
 }
 

@@ -166,15 +166,7 @@ class PrivatePostgres implements PostgresServer {
   }
 
   async #admin(sql: string): Promise<void> {
-    const client = new pg.Client({
-      connectionString: `postgres://postgres@127.0.0.1:${this.#port}/postgres`,
-    });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
+    await adminQuery(`postgres://postgres@127.0.0.1:${this.#port}/postgres`, sql);
   }
 
   async createDatabase(hint = "db"): Promise<string> {
@@ -249,13 +241,7 @@ class ExternalPostgres implements PostgresServer {
   }
 
   async #admin(sql: string): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#base });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
+    await adminQuery(this.#base, sql);
   }
 
   async createDatabase(hint = "db"): Promise<string> {
@@ -280,6 +266,17 @@ class ExternalPostgres implements PostgresServer {
       // WITH (FORCE) (PostgreSQL 13+) ends connections a test left open.
       await this.#admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
     }
+  }
+}
+
+/** One statement on its own connection (CREATE and DROP DATABASE cannot run in a transaction). */
+async function adminQuery(connectionString: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
   }
 }
 
