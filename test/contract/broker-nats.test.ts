@@ -1,6 +1,6 @@
 import { NatsBroker } from "../../src/adapters/broker/nats-broker.js";
 import { roomSubject } from "../../src/adapters/broker/room-subject.js";
-import { freePort } from "../helpers/ports.js";
+import { freePort } from "../../tools/process-harness.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats.js";
 import { brokerContract } from "./broker.contract.js";
 

@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { RedisBroker } from "../../src/adapters/broker/redis-broker.js";
 import { roomSubject } from "../../src/adapters/broker/room-subject.js";
-import { freePort } from "../helpers/ports.js";
+import { freePort } from "../../tools/process-harness.js";
 import { redisServerAvailable, startRedisServer, type RedisServer } from "../helpers/redis.js";
 import { brokerContract } from "./broker.contract.js";
 

@@ -1,32 +1,15 @@
 // A private nats-server for tests: free port chosen by the server itself
 // (`-p -1`, read back from its ports file), monitoring on, data in a temp dir.
-// stop() and start() keep the same ports, for reconnect and chaos tests.
+// stop() and start() keep the same ports (see restartable-server.ts).
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { requireBinary } from "./ports.js";
-import {
-  hasBinary,
-  makeTempDir,
-  removeTempDir,
-  spawnServer,
-  stopChild,
-  tcpOpen,
-  waitReady,
-  type ChildServer,
-} from "./child-server.js";
+import { hasBinary, makeTempDir, tcpOpen, type Child } from "../../tools/process-harness.js";
+import { requireBinary } from "./require-binary.js";
+import { RestartableServerProcess, type RestartableServer } from "./restartable-server.js";
 
-export interface NatsServer {
-  /** nats://127.0.0.1:<port> */
-  readonly url: string;
-  readonly port: number;
+export interface NatsServer extends RestartableServer {
   /** http://127.0.0.1:<port> of the monitoring endpoint (/varz, /subsz, ...). */
   readonly monitorUrl: string;
-  /** Starts the server again on the same ports after stop(). */
-  start(): Promise<void>;
-  /** Stops the server (SIGTERM by default; SIGKILL for a crash). */
-  stop(signal?: NodeJS.Signals): Promise<void>;
-  /** Stops the server and removes its temp dir. */
-  close(): Promise<void>;
 }
 
 /** Whether tests needing nats-server can run; throws under CI=true when it is missing. */
@@ -55,15 +38,13 @@ interface PortsFile {
   monitoring?: string[];
 }
 
-class NatsServerProcess implements NatsServer {
-  readonly #dir: string;
+class NatsServerProcess extends RestartableServerProcess implements NatsServer {
   readonly #args: readonly string[];
-  #server: ChildServer | undefined;
   #port = -1;
   #monitorPort = -1;
 
   constructor(dir: string, options: NatsServerOptions) {
-    this.#dir = dir;
+    super("nats-server", dir);
     this.#args = options.args ?? [];
   }
 
@@ -79,10 +60,9 @@ class NatsServerProcess implements NatsServer {
     return `http://127.0.0.1:${this.#monitorPort}`;
   }
 
-  async start(): Promise<void> {
-    if (this.#server !== undefined) return;
-    // -1 lets the server pick a free port the first time; later starts reuse it.
-    const args = [
+  // -1 lets the server pick a free port the first time; later starts reuse it.
+  protected args(): readonly string[] {
+    return [
       "-a",
       "127.0.0.1",
       "-p",
@@ -90,37 +70,22 @@ class NatsServerProcess implements NatsServer {
       "-m",
       String(this.#monitorPort),
       "--ports_file_dir",
-      this.#dir,
+      this.dir,
       ...this.#args,
     ];
-    const server = spawnServer("nats-server", args, join(this.#dir, "nats-server.log"));
-    this.#server = server;
-    try {
-      const portsFile = join(this.#dir, `nats-server_${String(server.child.pid)}.ports`);
-      const ports = await waitReady(server, async () => {
-        const parsed = JSON.parse(await readFile(portsFile, "utf8")) as PortsFile;
-        const nats = parsed.nats?.[0];
-        const monitoring = parsed.monitoring?.[0];
-        if (nats === undefined || monitoring === undefined) return undefined;
-        return { nats: new URL(nats), monitoring: new URL(monitoring) };
-      });
-      this.#port = Number(ports.nats.port);
-      this.#monitorPort = Number(ports.monitoring.port);
-      await waitReady(server, () => tcpOpen(this.#port));
-    } catch (err) {
-      await this.stop("SIGKILL");
-      throw err;
-    }
   }
 
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    if (server !== undefined) await stopChild(server.child, signal);
-  }
-
-  async close(): Promise<void> {
-    await this.stop("SIGKILL");
-    await removeTempDir(this.#dir);
+  protected async ready(child: Child): Promise<void> {
+    const portsFile = join(this.dir, `nats-server_${String(child.pid)}.ports`);
+    const ports = await child.waitReady(async () => {
+      const parsed = JSON.parse(await readFile(portsFile, "utf8")) as PortsFile;
+      const nats = parsed.nats?.[0];
+      const monitoring = parsed.monitoring?.[0];
+      if (nats === undefined || monitoring === undefined) return undefined;
+      return { nats: new URL(nats), monitoring: new URL(monitoring) };
+    });
+    this.#port = Number(ports.nats.port);
+    this.#monitorPort = Number(ports.monitoring.port);
+    await child.waitReady(() => tcpOpen(this.#port));
   }
 }

@@ -9,7 +9,8 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { freePort, requireBinary } from "./ports.js";
+import { freePort, onExit } from "../../tools/process-harness.js";
+import { requireBinary } from "./require-binary.js";
 
 export interface PostgresServer {
   /** postgres://... of a database of this server's own. */
@@ -66,24 +67,6 @@ export async function startPostgres(): Promise<PostgresServer> {
   return server;
 }
 
-// Servers still running when the test process ends are stopped (crash mode, so
-// it is quick) and their files removed; `after` hooks do not run on a crash.
-const live = new Set<PrivatePostgres>();
-let hooked = false;
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on("exit", () => {
-    for (const server of live) server.killSync();
-  });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      for (const server of live) server.killSync();
-      process.kill(process.pid, signal);
-    });
-  }
-}
-
 /** Runs a PostgreSQL binary as the `postgres` user (directly when not root). */
 function runAsPostgres(command: string, args: readonly string[]): { ok: boolean; output: string } {
   const [file, argv] =
@@ -113,14 +96,16 @@ class PrivatePostgres implements PostgresServer {
   #port = 0;
   #running = false;
   #databases = 0;
+  readonly #cancelExitTask: () => void;
 
   constructor(bin: string) {
-    hookExit();
     this.#bin = bin;
     this.#dir = mkdtempSync(join(tmpdir(), "roomcast-postgres-"));
     const ids = postgresIds();
     if (ids !== undefined) chownSync(this.#dir, ids.uid, ids.gid);
-    live.add(this);
+    // Still running when the test process ends: stopped in crash mode (quick)
+    // and its files removed; `after` hooks do not run on a crash or a signal.
+    this.#cancelExitTask = onExit(() => this.killSync(), { signals: true });
   }
 
   get url(): string {
@@ -181,15 +166,7 @@ class PrivatePostgres implements PostgresServer {
   }
 
   async #admin(sql: string): Promise<void> {
-    const client = new pg.Client({
-      connectionString: `postgres://postgres@127.0.0.1:${this.#port}/postgres`,
-    });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
+    await adminQuery(`postgres://postgres@127.0.0.1:${this.#port}/postgres`, sql);
   }
 
   async createDatabase(hint = "db"): Promise<string> {
@@ -240,7 +217,7 @@ class PrivatePostgres implements PostgresServer {
       ]);
       this.#running = false;
     }
-    live.delete(this);
+    this.#cancelExitTask();
     rmSync(this.#dir, { recursive: true, force: true });
   }
 }
@@ -264,13 +241,7 @@ class ExternalPostgres implements PostgresServer {
   }
 
   async #admin(sql: string): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#base });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
+    await adminQuery(this.#base, sql);
   }
 
   async createDatabase(hint = "db"): Promise<string> {
@@ -295,6 +266,17 @@ class ExternalPostgres implements PostgresServer {
       // WITH (FORCE) (PostgreSQL 13+) ends connections a test left open.
       await this.#admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
     }
+  }
+}
+
+/** One statement on its own connection (CREATE and DROP DATABASE cannot run in a transaction). */
+async function adminQuery(connectionString: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
   }
 }
 

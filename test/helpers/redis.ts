@@ -1,31 +1,19 @@
 // A private redis-server for tests, in the foreground as a child process, on a
 // free port picked beforehand (Redis has no "any free port" option), with no
-// persistence and its files in a temp dir. stop() and start() keep the port,
-// for reconnect and chaos tests.
+// persistence and its files in a temp dir. stop() and start() keep the port
+// (see restartable-server.ts).
 import { connect } from "node:net";
-import { join } from "node:path";
-import { freePort, requireBinary } from "./ports.js";
 import {
+  freePort,
   hasBinary,
   makeTempDir,
   removeTempDir,
-  spawnServer,
-  stopChild,
-  waitReady,
-  type ChildServer,
-} from "./child-server.js";
+  type Child,
+} from "../../tools/process-harness.js";
+import { requireBinary } from "./require-binary.js";
+import { RestartableServerProcess, type RestartableServer } from "./restartable-server.js";
 
-export interface RedisServer {
-  /** redis://127.0.0.1:<port> */
-  readonly url: string;
-  readonly port: number;
-  /** Starts the server again on the same port after stop(). */
-  start(): Promise<void>;
-  /** Stops the server (SIGTERM by default; SIGKILL for a crash). */
-  stop(signal?: NodeJS.Signals): Promise<void>;
-  /** Stops the server and removes its temp dir. */
-  close(): Promise<void>;
-}
+export type RedisServer = RestartableServer;
 
 /** Whether tests needing redis-server can run; throws under CI=true when it is missing. */
 export function redisServerAvailable(): boolean {
@@ -55,14 +43,12 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   throw new Error("redis-server did not start", { cause: last });
 }
 
-class RedisServerProcess implements RedisServer {
-  readonly #dir: string;
+class RedisServerProcess extends RestartableServerProcess {
   readonly #args: readonly string[];
   readonly port: number;
-  #server: ChildServer | undefined;
 
   constructor(dir: string, port: number, options: RedisServerOptions) {
-    this.#dir = dir;
+    super("redis-server", dir);
     this.port = port;
     this.#args = options.args ?? [];
   }
@@ -71,9 +57,8 @@ class RedisServerProcess implements RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  async start(): Promise<void> {
-    if (this.#server !== undefined) return;
-    const args = [
+  protected args(): readonly string[] {
+    return [
       "--port",
       String(this.port),
       "--bind",
@@ -83,28 +68,13 @@ class RedisServerProcess implements RedisServer {
       "--appendonly",
       "no",
       "--dir",
-      this.#dir,
+      this.dir,
       ...this.#args,
     ];
-    const server = spawnServer("redis-server", args, join(this.#dir, "redis-server.log"));
-    this.#server = server;
-    try {
-      await waitReady(server, () => ping(this.port));
-    } catch (err) {
-      await this.stop("SIGKILL");
-      throw err;
-    }
   }
 
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    if (server !== undefined) await stopChild(server.child, signal);
-  }
-
-  async close(): Promise<void> {
-    await this.stop("SIGKILL");
-    await removeTempDir(this.#dir);
+  protected async ready(child: Child): Promise<void> {
+    await child.waitReady(() => ping(this.port));
   }
 }
 

@@ -1,8 +1,9 @@
 // Starts a real Roomcast server process (dist/src/main.js) on a free port and
 // stops or kills it. The port comes from the server's own "listening" log line.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { spawnChild } from "../../tools/process-harness.js";
 
 const MAIN = fileURLToPath(new URL("../../src/main.js", import.meta.url));
 
@@ -19,16 +20,11 @@ export interface ServerProcess {
   kill9(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const child of running) child.kill("SIGKILL");
-});
-
 export async function startServer(
   env: Record<string, string> = {},
   timeoutMs = 20_000,
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [MAIN], {
+  const server = spawnChild(process.execPath, [MAIN], {
     env: {
       PATH: process.env["PATH"] ?? "",
       HOST: "127.0.0.1",
@@ -38,23 +34,15 @@ export async function startServer(
       BROKER: "memory",
       ...env,
     },
-    stdio: ["ignore", "pipe", "pipe"],
   });
-  running.add(child);
-  const exited = new Promise<number | null>((resolve) =>
-    child.once("exit", (code) => {
-      running.delete(child);
-      resolve(code);
-    }),
-  );
+  const child = server.child;
+  if (child.stdout === null) throw new Error("server stdout is not piped");
   const logs: Record<string, unknown>[] = [];
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const lines = createInterface({ input: child.stdout });
 
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`server did not listen within ${timeoutMs} ms\n${stderr}`)),
+      () => reject(new Error(`server did not listen within ${timeoutMs} ms\n${server.stderrTail}`)),
       timeoutMs,
     );
     lines.on("line", (line) => {
@@ -70,9 +58,9 @@ export async function startServer(
         resolve(rec["port"]);
       }
     });
-    void exited.then((code) => {
+    void server.exit.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening\n${stderr}`));
+      reject(new Error(`server exited with ${code} before listening\n${server.stderrTail}`));
     });
   });
 
@@ -82,13 +70,9 @@ export async function startServer(
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     child,
     logs,
-    async stop() {
-      child.kill("SIGTERM");
-      return exited;
-    },
+    stop: () => server.stop(),
     async kill9() {
-      child.kill("SIGKILL");
-      await exited;
+      await server.stop({ signal: "SIGKILL" });
     },
   };
 }

@@ -1,17 +1,10 @@
 // In-process broker for the embedded (single-node) mode and for tests. Several
 // MemoryBroker instances on one MemoryBus behave like nodes on one server, so
 // the contract suite runs the same two-node checks here as on NATS and Redis.
-import type {
-  Broker,
-  BrokerCapabilities,
-  BrokerStatusListener,
-  PayloadHandler,
-  Subscription,
-} from "../../ports/broker.js";
+import type { BrokerCapabilities } from "../../ports/broker.js";
 import { silentLogger, type Logger } from "../../observability/logging.js";
+import { BrokerBase, type Detach } from "./broker-base.js";
 import { BrokerError, BrokerErrorCode } from "./broker-error.js";
-import { RoomInterest } from "./room-interest.js";
-import { checkPrefix, controlSubject, roomSubject } from "./room-subject.js";
 
 type Deliver = (subject: string, payload: Uint8Array) => void;
 
@@ -63,86 +56,54 @@ export interface MemoryBrokerOptions {
   readonly log?: Logger;
 }
 
-export class MemoryBroker implements Broker {
+export class MemoryBroker extends BrokerBase {
   readonly capabilities: BrokerCapabilities = { distributed: false };
   readonly #bus: MemoryBus;
-  readonly #prefix: string;
-  readonly #log: Logger;
-  readonly #interest: RoomInterest;
   readonly #deliver: Deliver;
-  readonly #listeners = new Set<BrokerStatusListener>();
-  #state: "new" | "open" | "closed" = "new";
+  #opened = false;
 
   constructor(options: MemoryBrokerOptions = {}) {
+    // In-process there is no connection to lose: connected until closed.
+    super({
+      name: "memory broker",
+      prefix: options.prefix,
+      log: options.log ?? silentLogger(),
+      connected: true,
+    });
     this.#bus = options.bus ?? new MemoryBus();
-    this.#prefix = checkPrefix(options.prefix ?? "roomcast");
-    this.#log = options.log ?? silentLogger();
     this.#deliver = (subject, payload) => {
-      if (this.#state === "open") this.#interest.deliver(subject, payload);
+      if (this.opened) this.deliver(subject, payload);
     };
-    this.#interest = new RoomInterest((subject) => {
-      const detach = this.#bus.attach(subject, this.#deliver);
-      return Promise.resolve(() => {
-        detach();
-        return Promise.resolve();
-      });
-    }, this.#log);
-  }
-
-  get connected(): boolean {
-    return this.#state !== "closed";
   }
 
   open(): Promise<void> {
-    if (this.#state === "closed") return Promise.reject(notOpen());
-    this.#state = "open";
+    if (this.closed) {
+      return Promise.reject(new BrokerError(BrokerErrorCode.NotOpen, "broker is not open"));
+    }
+    this.#opened = true;
     return Promise.resolve();
   }
 
-  onStatus(listener: BrokerStatusListener): void {
-    this.#listeners.add(listener);
+  protected get opened(): boolean {
+    return this.#opened && !this.closed;
   }
 
-  async publish(room: string, payload: Uint8Array): Promise<void> {
-    await this.#publish(roomSubject(this.#prefix, room), payload);
+  protected send(subject: string, payload: Uint8Array): void {
+    this.#bus.publish(subject, payload);
   }
 
-  async subscribe(room: string, handler: PayloadHandler): Promise<Subscription> {
-    return await this.#subscribe(roomSubject(this.#prefix, room), handler);
+  protected attach(subject: string): Promise<Detach> {
+    const detach = this.#bus.attach(subject, this.#deliver);
+    return Promise.resolve(() => {
+      detach();
+      return Promise.resolve();
+    });
   }
 
-  async publishControl(payload: Uint8Array): Promise<void> {
-    await this.#publish(controlSubject(this.#prefix), payload);
-  }
-
-  async subscribeControl(handler: PayloadHandler): Promise<Subscription> {
-    return await this.#subscribe(controlSubject(this.#prefix), handler);
-  }
-
-  close(): Promise<void> {
-    if (this.#state === "closed") return Promise.resolve();
-    const subjects = this.#interest.subjects();
-    this.#state = "closed";
+  protected release(subjects: readonly string[]): Promise<void> {
     // Drop this node's interest on the shared bus, as a closed connection would.
     for (const subject of subjects) this.#bus.detach(subject, this.#deliver);
-    this.#interest.clear();
-    for (const listener of this.#listeners) listener(false);
-    this.#log.info("memory broker closed");
+    this.log.info("memory broker closed");
     return Promise.resolve();
   }
-
-  #publish(subject: string, payload: Uint8Array): Promise<void> {
-    if (this.#state !== "open") return Promise.reject(notOpen());
-    this.#bus.publish(subject, payload);
-    return Promise.resolve();
-  }
-
-  async #subscribe(subject: string, handler: PayloadHandler): Promise<Subscription> {
-    if (this.#state !== "open") throw notOpen();
-    return await this.#interest.add(subject, handler);
-  }
-}
-
-function notOpen(): BrokerError {
-  return new BrokerError(BrokerErrorCode.NotOpen, "broker is not open");
 }

@@ -5,17 +5,10 @@
 // broadcasting every message to every node of the cluster. Channel names are
 // the same as the NATS subjects: <prefix>.room.<encoded id>, <prefix>.control.
 import { Redis, type RedisOptions } from "ioredis";
-import type {
-  Broker,
-  BrokerCapabilities,
-  BrokerStatusListener,
-  PayloadHandler,
-  Subscription,
-} from "../../ports/broker.js";
+import type { BrokerCapabilities } from "../../ports/broker.js";
 import { silentLogger, type Logger } from "../../observability/logging.js";
+import { BrokerBase, type Detach } from "./broker-base.js";
 import { BrokerError, BrokerErrorCode } from "./broker-error.js";
-import { RoomInterest, type Detach } from "./room-interest.js";
-import { checkPrefix, controlSubject, roomSubject } from "./room-subject.js";
 
 export interface RedisBrokerOptions {
   /** Server URL, e.g. redis://127.0.0.1:6379. */
@@ -31,35 +24,26 @@ export interface RedisBrokerOptions {
   readonly reconnectMaxMs?: number;
 }
 
-export class RedisBroker implements Broker {
+export class RedisBroker extends BrokerBase {
   readonly capabilities: BrokerCapabilities = { distributed: true };
   readonly #options: RedisBrokerOptions;
-  readonly #prefix: string;
   readonly #sharded: boolean;
-  readonly #log: Logger;
-  readonly #interest: RoomInterest;
-  readonly #listeners = new Set<BrokerStatusListener>();
   #pub: Redis | undefined;
   #sub: Redis | undefined;
-  #connected = false;
-  #closed = false;
 
   constructor(options: RedisBrokerOptions) {
+    super({
+      name: "Redis",
+      prefix: options.prefix,
+      log: (options.log ?? silentLogger()).child({ component: "broker", broker: "redis" }),
+      connected: false,
+    });
     this.#options = options;
-    this.#prefix = checkPrefix(options.prefix ?? "roomcast");
     this.#sharded = options.sharded ?? false;
-    this.#log = (options.log ?? silentLogger()).child({ component: "broker", broker: "redis" });
-    this.#interest = new RoomInterest((subject) => this.#attach(subject), this.#log);
-  }
-
-  get connected(): boolean {
-    return this.#connected;
   }
 
   async open(): Promise<void> {
-    if (this.#pub !== undefined || this.#closed) {
-      throw new BrokerError(BrokerErrorCode.NotOpen, "broker already opened or closed");
-    }
+    this.checkFirstOpen();
     const min = this.#options.reconnectMinMs ?? 100;
     const max = this.#options.reconnectMaxMs ?? 5000;
     const common: RedisOptions = {
@@ -96,13 +80,13 @@ export class RedisBroker implements Broker {
       ["sub", sub],
     ] as const) {
       // Every failed reconnect attempt emits an error; the state change itself is logged once.
-      conn.on("error", (err: Error) => this.#log.debug({ err, role }, "Redis connection error"));
+      conn.on("error", (err: Error) => this.log.debug({ err, role }, "Redis connection error"));
       for (const event of ["ready", "close", "end", "reconnecting"]) {
         conn.on(event, () => this.#refresh());
       }
     }
     sub.on(this.#sharded ? "smessageBuffer" : "messageBuffer", (channel: Buffer, message: Buffer) =>
-      this.#interest.deliver(channel.toString("latin1"), message),
+      this.deliver(channel.toString("latin1"), message),
     );
     try {
       await Promise.all([pub.connect(), sub.connect()]);
@@ -116,73 +100,34 @@ export class RedisBroker implements Broker {
       });
     }
     // Nothing is subscribed yet, so there is nothing to wait for.
-    this.#setConnected(pub.status === "ready" && sub.status === "ready");
+    this.setConnected(pub.status === "ready" && sub.status === "ready");
   }
 
-  onStatus(listener: BrokerStatusListener): void {
-    this.#listeners.add(listener);
+  /** From the start of open(): a subscribe made while connecting waits for the connection. */
+  protected get opened(): boolean {
+    return this.#pub !== undefined && this.#sub !== undefined;
   }
 
-  async publish(room: string, payload: Uint8Array): Promise<void> {
-    await this.#publish(roomSubject(this.#prefix, room), payload);
+  protected async send(subject: string, payload: Uint8Array): Promise<void> {
+    const pub = this.#connections().pub;
+    // A Buffer view of the caller's bytes, no copy: ioredis writes it to the socket before resolving.
+    const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    if (this.#sharded) await pub.spublish(subject, bytes);
+    else await pub.publish(subject, bytes);
   }
 
-  async subscribe(room: string, handler: PayloadHandler): Promise<Subscription> {
-    return await this.#subscribe(roomSubject(this.#prefix, room), handler);
-  }
-
-  async publishControl(payload: Uint8Array): Promise<void> {
-    await this.#publish(controlSubject(this.#prefix), payload);
-  }
-
-  async subscribeControl(handler: PayloadHandler): Promise<Subscription> {
-    return await this.#subscribe(controlSubject(this.#prefix), handler);
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#interest.clear();
+  protected async release(): Promise<void> {
     const conns = [this.#pub, this.#sub].filter((c): c is Redis => c !== undefined);
     this.#pub = undefined;
     this.#sub = undefined;
-    this.#setConnected(false);
     await Promise.all(conns.map(closeConnection));
   }
 
-  async #publish(subject: string, payload: Uint8Array): Promise<void> {
-    const pub = this.#open().pub;
-    if (!this.#connected) {
-      throw new BrokerError(BrokerErrorCode.Disconnected, "Redis is disconnected; publish dropped");
-    }
-    // A Buffer view of the caller's bytes, no copy: ioredis writes it to the socket before resolving.
-    const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    try {
-      if (this.#sharded) await pub.spublish(subject, bytes);
-      else await pub.publish(subject, bytes);
-    } catch (err) {
-      throw new BrokerError(BrokerErrorCode.OperationFailed, "Redis publish failed", {
-        cause: err,
-      });
-    }
-  }
-
-  async #subscribe(subject: string, handler: PayloadHandler): Promise<Subscription> {
-    this.#open();
-    return await this.#interest.add(subject, handler);
-  }
-
-  async #attach(subject: string): Promise<Detach> {
-    const sub = this.#open().sub;
-    try {
-      // The reply to (S)SUBSCRIBE means the server has registered the interest.
-      if (this.#sharded) await sub.ssubscribe(subject);
-      else await sub.subscribe(subject);
-    } catch (err) {
-      throw new BrokerError(BrokerErrorCode.OperationFailed, "Redis subscribe failed", {
-        cause: err,
-      });
-    }
+  protected async attach(subject: string): Promise<Detach> {
+    const sub = this.#connections().sub;
+    // The reply to (S)SUBSCRIBE means the server has registered the interest.
+    if (this.#sharded) await sub.ssubscribe(subject);
+    else await sub.subscribe(subject);
     return async () => {
       const unsubscribed = this.#sharded ? sub.sunsubscribe(subject) : sub.unsubscribe(subject);
       if (sub.status !== "ready") {
@@ -190,21 +135,15 @@ export class RedisBroker implements Broker {
         // queued unsubscribe after its resubscribe on reconnect, so the end
         // state is right without waiting for the reconnect here.
         unsubscribed.catch((err: unknown) =>
-          this.#log.debug({ err, subject }, "queued Redis unsubscribe failed"),
+          this.log.debug({ err, subject }, "queued Redis unsubscribe failed"),
         );
         return;
       }
-      try {
-        await unsubscribed;
-      } catch (err) {
-        throw new BrokerError(BrokerErrorCode.OperationFailed, "Redis unsubscribe failed", {
-          cause: err,
-        });
-      }
+      await unsubscribed;
     };
   }
 
-  #open(): { pub: Redis; sub: Redis } {
+  #connections(): { pub: Redis; sub: Redis } {
     if (this.#pub === undefined || this.#sub === undefined) {
       throw new BrokerError(BrokerErrorCode.NotOpen, "broker is not open");
     }
@@ -212,38 +151,25 @@ export class RedisBroker implements Broker {
   }
 
   #refresh(): void {
-    if (this.#closed || this.#pub === undefined || this.#sub === undefined) return;
+    if (this.closed || this.#pub === undefined || this.#sub === undefined) return;
     const { pub, sub } = { pub: this.#pub, sub: this.#sub };
     const ready = () => pub.status === "ready" && sub.status === "ready";
     if (!ready()) {
-      this.#setConnected(false);
+      if (this.connected) this.log.warn("Redis disconnected; reconnecting");
+      this.setConnected(false);
       return;
     }
-    if (this.#connected) return;
+    if (this.connected) return;
     // ioredis emits "ready" just before it re-sends the subscriptions. A PING
     // queued behind them (next turn) is answered only once Redis has them, so
     // "connected" means new publishes reach us and the router's catch-up
     // misses nothing.
     setImmediate(() => {
       sub.ping().then(
-        () => this.#setConnected(ready()),
-        (err: unknown) => this.#log.debug({ err }, "Redis ping after reconnect failed"),
+        () => this.setConnected(ready()),
+        (err: unknown) => this.log.debug({ err }, "Redis ping after reconnect failed"),
       );
     });
-  }
-
-  #setConnected(connected: boolean): void {
-    if (this.#connected === connected) return;
-    this.#connected = connected;
-    if (connected) this.#log.info("Redis connected");
-    else if (!this.#closed) this.#log.warn("Redis disconnected; reconnecting");
-    for (const listener of this.#listeners) {
-      try {
-        listener(connected);
-      } catch (err) {
-        this.#log.error({ err }, "broker status listener threw");
-      }
-    }
   }
 }
 

@@ -1,0 +1,63 @@
+// What the private nats-server and redis-server of the tests share: one child
+// process at a time with its log and files in a temp dir, killed with the test
+// process; stop() and start() keep the same address, for reconnect and chaos
+// tests.
+import { join } from "node:path";
+import { removeTempDir, spawnChild, type Child } from "../../tools/process-harness.js";
+
+export interface RestartableServer {
+  /** <scheme>://127.0.0.1:<port> */
+  readonly url: string;
+  readonly port: number;
+  /** Starts the server again on the same address after stop(). */
+  start(): Promise<void>;
+  /** Stops the server (SIGTERM by default; SIGKILL for a crash). */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops the server and removes its temp dir. */
+  close(): Promise<void>;
+}
+
+export abstract class RestartableServerProcess implements RestartableServer {
+  abstract readonly url: string;
+  abstract readonly port: number;
+  protected readonly dir: string;
+  readonly #binary: string;
+  #child: Child | undefined;
+
+  protected constructor(binary: string, dir: string) {
+    this.#binary = binary;
+    this.dir = dir;
+  }
+
+  /** The server's arguments for this start (the address it must keep included). */
+  protected abstract args(): readonly string[];
+
+  /** Resolves once the just-started child serves; `child.waitReady` fails early if it exits. */
+  protected abstract ready(child: Child): Promise<void>;
+
+  async start(): Promise<void> {
+    if (this.#child !== undefined) return;
+    const child = spawnChild(this.#binary, this.args(), {
+      logFile: join(this.dir, `${this.#binary}.log`),
+      killOnSignals: true,
+    });
+    this.#child = child;
+    try {
+      await this.ready(child);
+    } catch (err) {
+      await this.stop("SIGKILL");
+      throw err;
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    const child = this.#child;
+    this.#child = undefined;
+    await child?.stop({ signal });
+  }
+
+  async close(): Promise<void> {
+    await this.stop("SIGKILL");
+    await removeTempDir(this.dir);
+  }
+}
