@@ -94,7 +94,7 @@ export class Member {
   }
 
   async #handleFrame(frame: Uint8Array): Promise<void> {
-    let envelopes: Envelope[];
+    let envelopes: Iterable<Envelope>;
     try {
       envelopes = this.outlet.codec.decode(frame);
     } catch (err) {
