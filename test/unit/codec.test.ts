@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { create, createFileRegistry, toBinary, toJson } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
@@ -436,6 +437,14 @@ describe("codec - binary frames", () => {
     const first = it.next();
     assert.equal(!first.done && first.value.kind.case, "message");
     assert.throws(() => it.next(), DecodeError);
+  });
+
+  test("docs state the same cap, in the input rules and in errors.md", () => {
+    const protocol = readFileSync(new URL("../../../docs/protocol.md", import.meta.url), "utf8");
+    const rules = protocol.slice(protocol.indexOf("## Input rules"));
+    assert.match(rules, new RegExp(`at most ${MAX_ENVELOPES_PER_FRAME} envelopes`));
+    const errors = readFileSync(new URL("../../../docs/errors.md", import.meta.url), "utf8");
+    assert.match(errors, new RegExp(`\\| 1008 .*more than ${MAX_ENVELOPES_PER_FRAME} envelopes`));
   });
 
   test("the envelopes of a frame can be iterated again", () => {
