@@ -30,7 +30,7 @@ import {
   MessageSchema,
   type Envelope,
 } from "../../src/protocol/gen/roomcast/v1/envelope_pb.js";
-import { UnsupportedSchemaError, planFor } from "../../src/protocol/json-int64.js";
+import { UnsupportedSchemaError, findBadUint64, planFor } from "../../src/protocol/json-int64.js";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -298,6 +298,47 @@ test("codec - the JSON walk refuses schemas it would check wrongly", () => {
   const node = createFileRegistry(file, () => undefined).getMessage("t.Node");
   assert.ok(node !== undefined);
   assert.throws(() => planFor(node), unsupported("recursive"));
+});
+
+test("codec - the JSON walk checks repeated uint64 and repeated messages", () => {
+  const field = (name: string, number: number, type: FieldDescriptorProto_Type, typeName = "") => ({
+    name,
+    jsonName: name,
+    number,
+    label: FieldDescriptorProto_Label.REPEATED,
+    type,
+    typeName,
+  });
+  const file = create(FileDescriptorProtoSchema, {
+    name: "l.proto",
+    package: "l",
+    syntax: "proto3",
+    messageType: [
+      {
+        name: "L",
+        field: [
+          field("xs", 1, FieldDescriptorProto_Type.UINT64),
+          field("ps", 2, FieldDescriptorProto_Type.MESSAGE, ".l.P"),
+        ],
+      },
+      {
+        name: "P",
+        field: [
+          {
+            ...field("o", 1, FieldDescriptorProto_Type.UINT64),
+            label: FieldDescriptorProto_Label.OPTIONAL,
+          },
+        ],
+      },
+    ],
+  });
+  const l = createFileRegistry(file, () => undefined).getMessage("l.L");
+  assert.ok(l !== undefined);
+  const bad = (json: unknown) => findBadUint64(l, json)?.name;
+  assert.equal(bad({ xs: ["1", 2, null], ps: [{ o: "3" }, { o: 4 }, {}] }), undefined);
+  assert.equal(bad({ xs: ["1", "0x2"] }), "xs");
+  assert.equal(bad({ ps: [{ o: "1" }, { o: "-1" }] }), "o");
+  assert.equal(bad({ xs: "not a list", ps: {} }), undefined); // left for fromJson to refuse
 });
 
 describe("codec - json field spelling", () => {
