@@ -11,7 +11,7 @@
 //   queue up it stops reading the socket. A pipelining client is slowed, not
 //   dropped as a slow consumer for the replies to its own burst.
 import { create } from "@bufbuild/protobuf";
-import { DecodeError, envelope } from "../protocol/codec.js";
+import { DecodeError, FrameTooLargeError, envelope } from "../protocol/codec.js";
 import { CloseCode, ErrorCode, WireError } from "../protocol/errors.js";
 import { ErrorSchema, type Envelope } from "../protocol/gen/roomcast/v1/envelope_pb.js";
 import type { Logger } from "../observability/logging.js";
@@ -152,6 +152,12 @@ export class Member {
         if (!this.active) return;
       }
     } catch (err) {
+      if (err instanceof FrameTooLargeError) {
+        // Only a hostile client packs that many envelopes into one frame.
+        this.#opts.log.warn({ member: this.id }, "closing: too many envelopes in one frame");
+        this.condemn(CloseCode.PolicyViolation);
+        return;
+      }
       if (!(err instanceof DecodeError)) throw err;
       // A malformed frame (or the malformed rest of one): what came before it
       // in the frame was applied; the rest is dropped.

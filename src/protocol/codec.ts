@@ -1,5 +1,7 @@
 // Codecs turn frames into envelopes and back; the subprotocol picks one.
 // Pure: no I/O. Decoding failures throw DecodeError (wire code bad_request).
+// The input rules (docs/protocol.md, "Input rules") are enforced here, except
+// field values, which validate.ts checks.
 import { create, fromBinary, fromJson, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
@@ -8,6 +10,7 @@ import {
   type Envelope,
   type Message,
 } from "./gen/roomcast/v1/envelope_pb.js";
+import { findBadUint64 } from "./json-int64.js";
 
 export const Subprotocol = {
   Json: "roomcast.v1.json",
@@ -17,16 +20,39 @@ export type Subprotocol = (typeof Subprotocol)[keyof typeof Subprotocol];
 
 export const supportedSubprotocols: readonly Subprotocol[] = [Subprotocol.Json, Subprotocol.Proto];
 
+/**
+ * Envelopes one binary frame may carry. A 64 KiB frame of empty envelopes
+ * would otherwise be 65,536 requests, each earning an `error` frame.
+ */
+export const MAX_ENVELOPES_PER_FRAME = 8192;
+
+/** The frame, or one envelope in it, is malformed: wire code `bad_request`. */
 export class DecodeError extends Error {
-  override readonly name = "DecodeError";
+  override readonly name: string = "DecodeError";
+}
+
+/**
+ * The frame carries more than MAX_ENVELOPES_PER_FRAME envelopes. No client
+ * does that by mistake, so the consumer treats it as a policy violation
+ * (close 1008) rather than as one more bad frame.
+ */
+export class FrameTooLargeError extends DecodeError {
+  override readonly name: string = "FrameTooLargeError";
 }
 
 export interface Codec {
   readonly subprotocol: Subprotocol;
   /** Frames of this codec are binary WebSocket frames. */
   readonly binary: boolean;
-  /** Decodes one frame into the envelopes it carries, in order. */
-  decode(frame: Uint8Array): Envelope[];
+  /**
+   * Decodes one frame into the envelopes it carries, in order. Throws
+   * DecodeError when the frame as a whole is malformed (FrameTooLargeError
+   * when it carries too many envelopes). Envelopes are decoded as they are
+   * iterated: a DecodeError thrown by the iteration means that envelope is
+   * malformed and the rest of the frame is lost, while the ones before it
+   * were good. Work is linear in the frame's size.
+   */
+  decode(frame: Uint8Array): Iterable<Envelope>;
   /**
    * Encodes one envelope as a frame payload. For the binary codec the result
    * is length-delimited, so payloads concatenate into one valid frame.
@@ -56,6 +82,13 @@ export const jsonCodec: Codec = {
     }
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       throw new DecodeError("frame must be a JSON object holding one envelope");
+    }
+    // fromJson itself refuses a field given in both spellings and two kinds.
+    const bad = findBadUint64(EnvelopeSchema, value);
+    if (bad !== undefined) {
+      throw new DecodeError(
+        `${bad.parent.typeName}.${bad.name} must be a string of decimal digits that fits uint64, or a safe non-negative integer`,
+      );
     }
     try {
       return [fromJson(EnvelopeSchema, value as JsonValue, { ignoreUnknownFields: true })];
@@ -111,24 +144,95 @@ export const protoCodec: Codec = {
   subprotocol: Subprotocol.Proto,
   binary: true,
   decode(frame) {
-    const reader = new BinaryReader(frame);
-    const out: Envelope[] = [];
-    try {
-      while (reader.pos < reader.len) {
-        out.push(fromBinary(EnvelopeSchema, reader.bytes()));
-      }
-    } catch (err) {
-      throw new DecodeError("frame is not a sequence of length-delimited envelopes", {
-        cause: err,
-      });
-    }
-    if (out.length === 0) throw new DecodeError("empty frame");
-    return out;
+    return new ProtoFrame(frame, scanFrame(frame));
   },
   encode(envelope) {
     return delimit(toBinary(EnvelopeSchema, envelope));
   },
 };
+
+/**
+ * Reads the varint framing only: where each envelope starts and ends, as
+ * [start, end, start, end, ...]. No envelope is decoded here.
+ */
+function scanFrame(frame: Uint8Array): number[] {
+  const reader = new BinaryReader(frame);
+  const bounds: number[] = [];
+  try {
+    while (reader.pos < reader.len) {
+      if (bounds.length === 2 * MAX_ENVELOPES_PER_FRAME) {
+        throw new FrameTooLargeError(
+          `a frame carries at most ${MAX_ENVELOPES_PER_FRAME} envelopes`,
+        );
+      }
+      const length = reader.uint32();
+      const end = reader.pos + length;
+      if (end > reader.len) throw new DecodeError("an envelope runs past the end of the frame");
+      bounds.push(reader.pos, end);
+      reader.pos = end;
+    }
+  } catch (err) {
+    if (err instanceof DecodeError) throw err;
+    throw new DecodeError("frame is not a sequence of length-delimited envelopes", { cause: err });
+  }
+  if (bounds.length === 0) throw new DecodeError("empty frame");
+  return bounds;
+}
+
+/** The envelopes of one scanned frame, each decoded when the iteration reaches it. */
+class ProtoFrame implements Iterable<Envelope> {
+  readonly #frame: Uint8Array;
+  readonly #bounds: readonly number[];
+
+  constructor(frame: Uint8Array, bounds: readonly number[]) {
+    this.#frame = frame;
+    this.#bounds = bounds;
+  }
+
+  *[Symbol.iterator](): Iterator<Envelope> {
+    const bounds = this.#bounds;
+    // A generator is over once it throws: past a bad envelope nothing follows.
+    for (let i = 0; i + 1 < bounds.length; i += 2) {
+      yield decodeEnvelope(this.#frame.subarray(bounds[i], bounds[i + 1]));
+    }
+  }
+}
+
+/** Field numbers of the `kind` oneof: every field Envelope has. */
+const KIND_NUMBERS: ReadonlySet<number> = new Set(
+  EnvelopeSchema.oneofs.flatMap((oneof) => oneof.fields.map((f) => f.number)),
+);
+
+function decodeEnvelope(bytes: Uint8Array): Envelope {
+  try {
+    checkOneKind(bytes);
+    return fromBinary(EnvelopeSchema, bytes);
+  } catch (err) {
+    if (err instanceof DecodeError) throw err;
+    throw new DecodeError("malformed envelope", { cause: err });
+  }
+}
+
+/**
+ * fromBinary keeps the last of two different oneof fields, where protojson
+ * refuses the envelope: refuse it here too. The same kind twice is merged, as
+ * protobuf merges a repeated message field. Only top-level tags are read (a
+ * publish has one), so this costs little next to fromBinary.
+ */
+function checkOneKind(bytes: Uint8Array): void {
+  const reader = new BinaryReader(bytes);
+  let kind = 0;
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    if (KIND_NUMBERS.has(fieldNo)) {
+      if (kind !== 0 && kind !== fieldNo) {
+        throw new DecodeError("an envelope sets two kinds");
+      }
+      kind = fieldNo;
+    }
+    reader.skip(wireType, fieldNo);
+  }
+}
 
 /** Prefixes already-encoded envelope bytes with their varint length. */
 export function delimit(envelopeBytes: Uint8Array): Uint8Array {

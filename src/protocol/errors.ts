@@ -58,7 +58,7 @@ export const closeReasons: Record<CloseCode, string> = {
   1001: "going away",
   1003: "binary frame on the JSON subprotocol",
   1007: "invalid UTF-8 in a text frame",
-  1008: "policy violation: too many bad frames",
+  1008: "policy violation",
   1009: "message too big",
   1011: "internal error",
   1012: "server restarting; reconnect and resume",

@@ -124,7 +124,7 @@ for (const kind of brokers) {
     /** Appends as a node would, without announcing it: the node "died" before its broker publish. */
     async function storeUnannounced(room: string, messageId: string): Promise<number> {
       const sent = { messageId, senderId: "gone", sentAt: new Date().toISOString(), content: "x" };
-      const r = await store.append(room, sent, 120_000);
+      const r = await store.append(room, sent);
       assert.equal(r.duplicate, false);
       return Number(r.offset);
     }
@@ -142,7 +142,7 @@ for (const kind of brokers) {
       broker = await kind.start();
       pgUrl = await (await postgres()).createDatabase(`resume_order_${kind.name}`);
       for (const slot of slots) slot.server = await startServer(nodeEnv());
-      store = new PostgresStore({ url: pgUrl, poolSize: 2 });
+      store = new PostgresStore({ url: pgUrl, poolSize: 2, dedupWindowMs: 120_000 });
       await store.open();
     });
 

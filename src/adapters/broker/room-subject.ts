@@ -1,6 +1,6 @@
 // How a room id becomes one token of a broker subject (NATS) or channel (Redis).
 //
-// Room ids are 1-128 characters of A-Z a-z 0-9 _ - . : @ (protocol rule). In
+// Room ids are 1-128 characters of A-Z a-z 0-9 _ - . : @ (protocol/room-id.ts). In
 // NATS `.` separates tokens and `*` / `>` are wildcards, so an id used raw could
 // span tokens ("a.b") or reach another room's subscribers. We escape instead of
 // base64-encoding so subjects stay readable in `nats sub` / `redis-cli` and in
@@ -13,9 +13,9 @@
 // `:` and `@` are legal in NATS subjects but are escaped anyway, keeping the
 // token to the plainest alphabet every broker and tool accepts.
 // Redis keeps the same encoding so one room has one name everywhere.
+import { isValidRoomId } from "../../protocol/room-id.js";
 import { BrokerError, BrokerErrorCode } from "./broker-error.js";
 
-const ROOM_ID = /^[A-Za-z0-9_\-.:@]{1,128}$/;
 const PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 const ESCAPE: Readonly<Record<string, string>> = { _: "__", ".": "_d", ":": "_c", "@": "_a" };
@@ -23,7 +23,7 @@ const UNESCAPE: Readonly<Record<string, string>> = { _: "_", d: ".", c: ":", a: 
 
 /** Encodes a room id into one subject token; throws BrokerError for ids outside the alphabet. */
 export function encodeRoomToken(room: string): string {
-  if (!ROOM_ID.test(room)) {
+  if (!isValidRoomId(room)) {
     throw new BrokerError(BrokerErrorCode.InvalidName, "room id is outside the allowed alphabet");
   }
   return room.replace(/[_.:@]/g, (c) => ESCAPE[c] ?? c);
