@@ -2,6 +2,18 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/** One `no-restricted-imports` rule for the files of a layer. */
+function layer(files, patterns, message) {
+  return [
+    {
+      files: [files],
+      rules: {
+        "no-restricted-imports": ["error", { patterns: [{ group: patterns, message }] }],
+      },
+    },
+  ];
+}
+
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "src/protocol/gen/", "data/"] },
   js.configs.recommended,
@@ -31,5 +43,32 @@ export default tseslint.config(
       ],
     },
   },
+  // Layers (ARCHITECTURE.md): imports flow protocol → core → ports ← adapters,
+  // with gateway and the composition root on top.
+  ...layer(
+    "src/protocol/**/*.ts",
+    ["../*"],
+    "protocol imports nothing of ours but itself and generated code",
+  ),
+  ...layer(
+    "src/ports/**/*.ts",
+    ["../core/*", "../gateway/*", "../adapters/*", "../adapters.js", "../config/*"],
+    "ports are interfaces: they import no implementation",
+  ),
+  ...layer(
+    "src/core/**/*.ts",
+    ["../gateway/*", "../adapters/*", "../adapters.js", "../config/*", "../main.js"],
+    "core depends on protocol and ports only, never on the gateway or an adapter",
+  ),
+  ...layer(
+    "src/adapters/**/*.ts",
+    ["../../core/*", "../../gateway/*", "../../main.js"],
+    "adapters implement ports; they never reach into core or gateway",
+  ),
+  ...layer(
+    "src/gateway/**/*.ts",
+    ["../adapters/*", "../adapters.js"],
+    "only the composition root (main.ts, migrate.ts, adapters.ts) names concrete adapters",
+  ),
   { files: ["eslint.config.js"], ...tseslint.configs.disableTypeChecked },
 );
