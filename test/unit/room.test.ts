@@ -476,3 +476,43 @@ test("room - a connection closed during the join is dropped, and nothing more is
   assert.deepEqual(outlet.envelopes, []);
   room.close();
 });
+
+test("room - a trimmed gap skipped while a member is still joining is announced to it too", async () => {
+  const store = new MemoryStore({ dedupWindowMs: 60_000 });
+  await fill(store, R, 10);
+  const room = newRoom(store, { gapWaitMs: 10 });
+  await started(room, store, 2n);
+  const all = await stored(store, R, 0n, 10n);
+  await store.trim({ maxPerRoom: 3, maxAgeMs: 3_600_000 });
+  const persisting = deferred();
+  const outlet = new RecordingOutlet();
+  const joining = room.join(outlet, undefined, {
+    seated: () => undefined,
+    persist: () => persisting.promise,
+  });
+  // 3..7 are gone from the store; the room skips them while the join waits.
+  room.offer(all[9]!);
+  await eventually(() => room.delivered === 10n);
+  persisting.resolve();
+  await joining;
+  // Whatever room_joined says, the stream after it has no silent hole.
+  const stream = outlet.envelopes.map((e) =>
+    e.kind.case === "roomJoined" || e.kind.case === "message"
+      ? `${e.kind.case} ${e.kind.value.offset}`
+      : e.kind.case,
+  );
+  let position: bigint | undefined;
+  for (const env of outlet.envelopes) {
+    if (env.kind.case === "roomJoined") position = env.kind.value.offset;
+    else if (env.kind.case === "message") {
+      assert.equal(env.kind.value.offset, (position ?? -1n) + 1n, stream.join(", "));
+      position = env.kind.value.offset;
+    }
+  }
+  assert.equal(position, 10n);
+  assert.deepEqual(joined(outlet), [
+    { offset: 2n, recovered: false },
+    { offset: 7n, recovered: false },
+  ]);
+  room.close();
+});
