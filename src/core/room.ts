@@ -240,6 +240,11 @@ export class Room {
       for (const d of batch) {
         if (m.outlet.backlogged) await m.outlet.drained();
         if (m.outlet.closed) return;
+        // The room skipped a trimmed gap while this member caught up
+        // (#skipTrimmed tells live members only): say so before the jump.
+        if (d.offset > m.sentUpTo + 1n) {
+          sendJoined(m.outlet, this.id, this.#epoch, d.offset - 1n, false);
+        }
         m.send(d);
       }
       const buffered = m.buffer ?? [];

@@ -1,0 +1,285 @@
+// Member: frames handled one at a time in order, the bad-frame window (and
+// nothing applied after the close), waiting on its own backlog, and pausing
+// the socket when frames queue up.
+import assert from "node:assert/strict";
+import { after, mock, test } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { MemoryBroker } from "../../src/adapters/broker/memory-broker.js";
+import { MemoryStore } from "../../src/adapters/store/memory-store.js";
+import { Member, type MemberHost } from "../../src/core/member.js";
+import { Router } from "../../src/core/router.js";
+import { silentLogger } from "../../src/observability/logging.js";
+import { envelope, jsonCodec, protoCodec } from "../../src/protocol/codec.js";
+import { CloseCode, ErrorCode, WireError } from "../../src/protocol/errors.js";
+import {
+  JoinRoomSchema,
+  MessageSchema,
+  type Envelope,
+} from "../../src/protocol/gen/roomcast/v1/envelope_pb.js";
+import { eventually } from "../helpers/eventually.js";
+import { RecordingOutlet } from "../helpers/recording-outlet.js";
+import { deferred, routerOptions, settle } from "../helpers/core.js";
+
+const LIMIT = 10;
+const R = "room-1";
+
+/** A host that records what it is asked, like the router would be. */
+class FakeHost implements MemberHost {
+  readonly handled: Envelope[] = [];
+  readonly events: string[] = [];
+  /** Runs inside handle, before it returns. */
+  during: ((env: Envelope, n: number) => Promise<void> | void) | undefined;
+
+  async handle(_member: Member, env: Envelope): Promise<void> {
+    const n = this.handled.length;
+    this.handled.push(env);
+    this.events.push(`start ${n}`);
+    await this.during?.(env, n);
+    this.events.push(`end ${n}`);
+    if (env.kind.case === undefined) throw new WireError(ErrorCode.UnknownType);
+  }
+}
+
+function newMember(outlet: RecordingOutlet, host: MemberHost, badFrameWindowMs = 60_000): Member {
+  return new Member("m1", "u1", outlet, host, {
+    badFrameLimit: LIMIT,
+    badFrameWindowMs,
+    log: silentLogger(),
+  });
+}
+
+function message(content: string, target = R): Envelope {
+  return envelope({ case: "message", value: create(MessageSchema, { target, content }) });
+}
+
+function json(env: Envelope): Uint8Array {
+  return jsonCodec.encode(env);
+}
+
+/** One binary frame holding every envelope, length-delimited. */
+function protoFrame(...envs: (Envelope | "empty")[]): Uint8Array {
+  return Buffer.concat(
+    envs.map((e) => (e === "empty" ? new Uint8Array([0]) : protoCodec.encode(e))),
+  );
+}
+
+function errorCodes(outlet: RecordingOutlet): string[] {
+  return outlet.kinds("error").map((e) => e.code);
+}
+
+test("member - frames are handled one at a time, in the order received", async () => {
+  const host = new FakeHost();
+  // Handling takes a varying number of turns, so a concurrent or reordered
+  // run would show in the events.
+  host.during = (_env, n) => settle(n % 3);
+  const member = newMember(new RecordingOutlet(), host);
+  for (let i = 0; i < 20; i++) member.receive(json(message(`c${i}`)));
+  await eventually(() => host.events.length === 40);
+  const expected: string[] = [];
+  for (let i = 0; i < 20; i++) expected.push(`start ${i}`, `end ${i}`);
+  assert.deepEqual(host.events, expected);
+  assert.deepEqual(
+    host.handled.map((e) => (e.kind.case === "message" ? e.kind.value.content : "")),
+    Array.from({ length: 20 }, (_, i) => `c${i}`),
+  );
+});
+
+test("member - envelopes of one binary frame are handled in order, tasks enqueued after them wait", async () => {
+  const host = new FakeHost();
+  host.during = () => settle(1);
+  const member = newMember(new RecordingOutlet(protoCodec), host);
+  member.receive(protoFrame(message("a"), message("b"), message("c")));
+  let ran = "";
+  member.enqueue(() => {
+    ran = host.events.join(",");
+    return Promise.resolve();
+  });
+  await eventually(() => ran !== "");
+  assert.equal(ran, "start 0,end 0,start 1,end 1,start 2,end 2");
+});
+
+test("member - BAD_FRAME_LIMIT bad frames close with 1008 and nothing after them is applied", async () => {
+  const store = new MemoryStore({ dedupWindowMs: 60_000 });
+  const broker = new MemoryBroker();
+  await broker.open();
+  const router = new Router(
+    store,
+    broker,
+    { ...routerOptions, badFrameLimit: LIMIT },
+    silentLogger(),
+  );
+  after(() => router.close());
+  const outlet = new RecordingOutlet(protoCodec);
+  const member = router.attach(await router.openSession(undefined, ""), outlet);
+  const join = envelope({ case: "joinRoom", value: create(JoinRoomSchema, { roomId: R }) });
+  const empties = Array.from({ length: 11 }, () => "empty" as const);
+  member.receive(protoFrame(join, ...empties, message("x"), message("y")));
+  // A later frame is not applied either.
+  member.receive(protoFrame(message("z")));
+  await eventually(() => outlet.closedWith !== undefined);
+  assert.equal(outlet.closedWith, CloseCode.PolicyViolation);
+  assert.equal(member.active, false);
+  await settle();
+  // The join was applied; the 11th empty envelope and the messages were not.
+  assert.equal(outlet.kinds("roomJoined").length, 1);
+  assert.deepEqual(
+    errorCodes(outlet),
+    Array.from({ length: LIMIT }, () => ErrorCode.UnknownType),
+  );
+  const page = await store.read(R, 0n, 10);
+  assert.equal(page.head, 0n);
+  assert.deepEqual(page.messages, []);
+});
+
+test("member - a frame of 40,000 empty envelopes handles no more than BAD_FRAME_LIMIT of them", async () => {
+  const host = new FakeHost();
+  const outlet = new RecordingOutlet(protoCodec);
+  const member = newMember(outlet, host);
+  member.receive(new Uint8Array(40_000));
+  await eventually(() => outlet.closedWith !== undefined);
+  assert.equal(outlet.closedWith, CloseCode.PolicyViolation);
+  await settle();
+  assert.equal(host.handled.length, LIMIT);
+  assert.equal(errorCodes(outlet).length, LIMIT);
+  member.receive(protoFrame(message("late")));
+  await settle();
+  assert.equal(host.handled.length, LIMIT);
+});
+
+test("member - bad frames outside the window do not add up", async () => {
+  mock.timers.enable({ apis: ["Date"], now: 1_000_000 });
+  try {
+    const host = new FakeHost();
+    const outlet = new RecordingOutlet();
+    const member = newMember(outlet, host, 1000);
+    const bad = new TextEncoder().encode("{}");
+    for (let i = 0; i < LIMIT - 1; i++) member.receive(bad);
+    await eventually(() => errorCodes(outlet).length === LIMIT - 1);
+    mock.timers.tick(1001);
+    for (let i = 0; i < LIMIT - 1; i++) member.receive(bad);
+    await eventually(() => errorCodes(outlet).length === 2 * (LIMIT - 1));
+    assert.equal(outlet.closedWith, undefined);
+    // One more inside the second window reaches the limit.
+    member.receive(bad);
+    await eventually(() => outlet.closedWith !== undefined);
+    assert.equal(outlet.closedWith, CloseCode.PolicyViolation);
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test("member - a malformed frame gets bad_request and the connection stays open", async () => {
+  const host = new FakeHost();
+  const outlet = new RecordingOutlet();
+  const member = newMember(outlet, host);
+  member.receive(new TextEncoder().encode("{not json"));
+  member.receive(new TextEncoder().encode("[]"));
+  member.receive(json(message("ok")));
+  await eventually(() => host.handled.length === 1);
+  assert.deepEqual(errorCodes(outlet), [ErrorCode.BadRequest, ErrorCode.BadRequest]);
+  assert.equal(outlet.closed, false);
+});
+
+test("member - an unexpected error is answered with internal and is not a bad frame", async () => {
+  const host = new FakeHost();
+  host.during = () => {
+    throw new Error("bug");
+  };
+  const outlet = new RecordingOutlet();
+  const member = newMember(outlet, host);
+  for (let i = 0; i < LIMIT + 2; i++) member.receive(json(message(`c${i}`)));
+  await eventually(() => errorCodes(outlet).length === LIMIT + 2);
+  assert.ok(errorCodes(outlet).every((c) => c === ErrorCode.Internal));
+  assert.equal(outlet.closed, false);
+});
+
+test("member - once condemned, neither the rest of the frame nor queued frames are applied", async () => {
+  const host = new FakeHost();
+  const outlet = new RecordingOutlet(protoCodec);
+  const member = newMember(outlet, host);
+  host.during = (_env, n) => {
+    if (n === 1) member.condemn(CloseCode.PolicyViolation);
+  };
+  member.receive(protoFrame(message("a"), message("b"), message("c")));
+  member.receive(protoFrame(message("d")));
+  let ran = false;
+  member.enqueue(() => {
+    ran = true;
+    return Promise.resolve();
+  });
+  await eventually(() => outlet.closedWith !== undefined);
+  await settle();
+  assert.equal(host.handled.length, 2);
+  assert.equal(ran, false);
+});
+
+test("member - while the outlet is backlogged the next envelope waits for it to drain", async () => {
+  const host = new FakeHost();
+  const outlet = new RecordingOutlet(protoCodec);
+  // Every reply leaves the peer behind.
+  host.during = () => {
+    outlet.backlogged = true;
+  };
+  const member = newMember(outlet, host);
+  member.receive(protoFrame(message("a"), message("b"), message("c")));
+  member.receive(protoFrame(message("d")));
+  for (let n = 1; n <= 4; n++) {
+    await settle();
+    assert.equal(host.handled.length, n);
+    outlet.drain();
+  }
+  await settle();
+  assert.equal(host.handled.length, 4);
+});
+
+test("member - more than 16 queued frames pause reading; it resumes once the queue empties", async () => {
+  class CountingOutlet extends RecordingOutlet {
+    pauses = 0;
+    resumes = 0;
+    override pauseReading(): void {
+      this.pauses++;
+      super.pauseReading();
+    }
+    override resumeReading(): void {
+      this.resumes++;
+      super.resumeReading();
+    }
+  }
+  const host = new FakeHost();
+  const gate = deferred();
+  host.during = () => gate.promise;
+  const outlet = new CountingOutlet();
+  const member = newMember(outlet, host);
+  // The first frame is being handled (and holds the queue); 16 more wait.
+  for (let i = 0; i < 17; i++) member.receive(json(message(`c${i}`)));
+  await settle();
+  assert.equal(host.handled.length, 1);
+  assert.equal(outlet.readingPaused, false);
+  member.receive(json(message("c17")));
+  assert.equal(outlet.readingPaused, true);
+  member.receive(json(message("c18")));
+  assert.equal(outlet.pauses, 1);
+  gate.resolve();
+  await eventually(() => host.events.length === 2 * 19);
+  assert.equal(outlet.readingPaused, false);
+  assert.equal(outlet.resumes, 1);
+  // Below the threshold again: no pause.
+  for (let i = 0; i < 5; i++) member.receive(json(message(`d${i}`)));
+  await eventually(() => host.events.length === 2 * 24);
+  assert.equal(outlet.pauses, 1);
+});
+
+test("member - a member closed while paused does not resume reading", async () => {
+  const host = new FakeHost();
+  const gate = deferred();
+  host.during = () => gate.promise;
+  const outlet = new RecordingOutlet();
+  const member = newMember(outlet, host);
+  for (let i = 0; i < 18; i++) member.receive(json(message(`c${i}`)));
+  assert.equal(outlet.readingPaused, true);
+  member.condemn(CloseCode.PolicyViolation);
+  gate.resolve();
+  await settle();
+  assert.equal(host.handled.length, 1);
+  assert.equal(outlet.readingPaused, true);
+});
