@@ -187,9 +187,15 @@ export class Room {
     }
   }
 
-  /** Sends a member its own `room_joined` again (joining twice is one membership). */
-  rejoined(outlet: Outlet): void {
-    sendJoined(outlet, this.id, this.#epoch, this.#delivered, false);
+  /**
+   * Answers a second join of a member already in the room (one membership):
+   * `room_joined` at where its stream stands, which is ahead of this node's
+   * copy of the room when its replay read past it.
+   */
+  rejoined(seat: Seat): void {
+    const m = seat as Membership;
+    const at = m.sentUpTo > this.#delivered ? m.sentUpTo : this.#delivered;
+    sendJoined(m.outlet, this.id, this.#epoch, at, false);
   }
 
   leave(seat: Seat): void {

@@ -180,7 +180,7 @@ export class Router implements MemberHost {
     const existing = member.rooms.get(roomId);
     if (existing !== undefined) {
       // Idempotent: one membership; answer with where the room stands.
-      existing.room.rejoined(member.outlet);
+      existing.room.rejoined(existing);
       return;
     }
     if (member.rooms.size >= this.#opts.maxRoomsPerMember) {

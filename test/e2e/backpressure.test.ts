@@ -10,11 +10,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { envelope, protoCodec } from "../../src/protocol/codec.js";
-import {
-  JoinRoomSchema,
-  LeaveRoomSchema,
-  MessageSchema,
-} from "../../src/protocol/gen/roomcast/v1/envelope_pb.js";
+import { JoinRoomSchema, MessageSchema } from "../../src/protocol/gen/roomcast/v1/envelope_pb.js";
 import { TestClient } from "../helpers/client.js";
 import { eventually } from "../helpers/eventually.js";
 import { postgresAvailable, startPostgres, type PostgresServer } from "../helpers/postgres.js";

@@ -9,7 +9,12 @@ import { MemoryStore } from "../../src/adapters/store/memory-store.js";
 import { Member, type MemberHost } from "../../src/core/member.js";
 import { Router } from "../../src/core/router.js";
 import { silentLogger } from "../../src/observability/logging.js";
-import { envelope, jsonCodec, protoCodec } from "../../src/protocol/codec.js";
+import {
+  MAX_ENVELOPES_PER_FRAME,
+  envelope,
+  jsonCodec,
+  protoCodec,
+} from "../../src/protocol/codec.js";
 import { CloseCode, ErrorCode, WireError } from "../../src/protocol/errors.js";
 import {
   JoinRoomSchema,
@@ -131,11 +136,11 @@ test("member - BAD_FRAME_LIMIT bad frames close with 1008 and nothing after them
   assert.deepEqual(page.messages, []);
 });
 
-test("member - a frame of 40,000 empty envelopes handles no more than BAD_FRAME_LIMIT of them", async () => {
+test("member - a frame of 8,000 empty envelopes (under the cap) handles no more than BAD_FRAME_LIMIT of them", async () => {
   const host = new FakeHost();
   const outlet = new RecordingOutlet(protoCodec);
   const member = newMember(outlet, host);
-  member.receive(new Uint8Array(40_000));
+  member.receive(new Uint8Array(8000));
   await eventually(() => outlet.closedWith !== undefined);
   assert.equal(outlet.closedWith, CloseCode.PolicyViolation);
   await settle();
@@ -144,6 +149,21 @@ test("member - a frame of 40,000 empty envelopes handles no more than BAD_FRAME_
   member.receive(protoFrame(message("late")));
   await settle();
   assert.equal(host.handled.length, LIMIT);
+});
+
+test("member - a frame of 40,000 empty envelopes (over the cap) closes with 1008 and handles none", async () => {
+  assert.ok(40_000 > MAX_ENVELOPES_PER_FRAME);
+  const host = new FakeHost();
+  const outlet = new RecordingOutlet(protoCodec);
+  const member = newMember(outlet, host);
+  member.receive(new Uint8Array(40_000));
+  await eventually(() => outlet.closedWith !== undefined);
+  assert.equal(outlet.closedWith, CloseCode.PolicyViolation);
+  await settle();
+  assert.equal(host.handled.length, 0);
+  member.receive(protoFrame(message("late")));
+  await settle();
+  assert.equal(host.handled.length, 0);
 });
 
 test("member - bad frames outside the window do not add up", async () => {
