@@ -45,6 +45,7 @@ export class Delivery {
     });
     if (m.traceparent !== undefined) message.traceparent = m.traceparent;
     if (m.tracestate !== undefined) message.tracestate = m.tracestate;
+    if (m.userId !== undefined) message.userId = m.userId;
     return new Delivery(message);
   }
 

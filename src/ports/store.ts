@@ -19,6 +19,8 @@ export interface NewMessage {
   readonly content: string;
   readonly traceparent?: string;
   readonly tracestate?: string;
+  /** The publisher's authenticated user; absent for anonymous publishers. */
+  readonly userId?: string;
 }
 
 /** A message in a room's history. */

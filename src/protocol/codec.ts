@@ -128,6 +128,7 @@ function messageJson(m: Message): Record<string, string> {
   if (m.offset !== undefined) out["offset"] = m.offset.toString();
   if (m.traceparent !== undefined) out["traceparent"] = m.traceparent;
   if (m.tracestate !== undefined) out["tracestate"] = m.tracestate;
+  if (m.userId !== undefined) out["user_id"] = m.userId;
   return out;
 }
 

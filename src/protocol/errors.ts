@@ -9,6 +9,7 @@ export const ErrorCode = {
   InvalidRoom: "invalid_room",
   NotJoined: "not_joined",
   Forbidden: "forbidden",
+  Unauthorized: "unauthorized",
   TooManyRooms: "too_many_rooms",
   RateLimited: "rate_limited",
   Unavailable: "unavailable",
@@ -23,7 +24,8 @@ export const errorDescriptions: Record<ErrorCode, string> = {
   unknown_type: "The envelope names no kind this server knows.",
   invalid_room: "The room id is not 1-128 characters of A-Z a-z 0-9 _ - . : @.",
   not_joined: "The member published to, acked or left a room it has not joined.",
-  forbidden: "The caller may not do this.",
+  forbidden: "The caller's grants do not allow this room (join, or publish to a read-only room).",
+  unauthorized: "The token is missing, invalid, expired or for another user.",
   too_many_rooms: "Joining would exceed MAX_ROOMS_PER_MEMBER.",
   rate_limited: "Too many requests; retry after retry_after_ms.",
   unavailable: "A dependency (the store) is down; retry after retry_after_ms. Nothing was stored.",
@@ -49,6 +51,8 @@ export const CloseCode = {
   SessionTakenOver: 4001,
   HeartbeatTimeout: 4002,
   FirstFrameTimeout: 4003,
+  TokenExpired: 4501,
+  DisconnectedByServer: 4502,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -67,6 +71,8 @@ export const closeReasons: Record<CloseCode, string> = {
   4001: "session taken over by a newer connection",
   4002: "heartbeat timeout: no pong; reconnect and resume",
   4003: "no frame within the first-frame timeout; reconnect and resume",
+  4501: "token expired: get a new token, then reconnect",
+  4502: "disconnected by the server: do not reconnect automatically",
 };
 
 /** True for codes after which a client should reconnect and resume. */

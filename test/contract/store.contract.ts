@@ -148,6 +148,7 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
         content: "héllo 👋 ✓ \"quoted\" 'single' \\ back",
         traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         tracestate: "vendor=value",
+        userId: "alice@example.com",
       });
       await store.append(room, traced);
       await appendMany(store, room, 9, "plain");
@@ -162,6 +163,7 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
       assert.ok(plain !== undefined);
       assert.deepEqual(plain, { ...message("plain-0"), room, offset: 2n });
       assert.equal("traceparent" in plain, false);
+      assert.equal("userId" in plain, false);
       assert.equal(all.head, 10n);
       assert.equal(all.oldest, 1n);
 

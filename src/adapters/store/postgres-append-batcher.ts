@@ -74,6 +74,7 @@ export class AppendBatcher {
       content: message.content,
       traceparent: message.traceparent ?? null,
       tracestate: message.tracestate ?? null,
+      user: message.userId ?? null,
       epoch: randomUUID(),
     }));
     try {

@@ -168,4 +168,87 @@ export const postgresMigrations: readonly Migration[] = [
       $fn$;
     `,
   },
+  {
+    version: 3,
+    name: "messages.user_id, roomcast_append with the publisher's user",
+    sql: `
+      -- The publisher's authenticated user, replayed with the message.
+      ALTER TABLE messages ADD COLUMN user_id text;
+
+      -- roomcast_append gains p_user_id as a new overload: nodes of the
+      -- previous version keep calling the old one during a rolling upgrade.
+      -- The body is version 1's (see there for why it is atomic and gap-free)
+      -- with user_id in the insert.
+      CREATE FUNCTION roomcast_append(
+        p_room text, p_message_id text, p_sender_id text, p_sent_at text,
+        p_content text, p_traceparent text, p_tracestate text, p_user_id text,
+        p_window_ms bigint, p_new_epoch text,
+        OUT o_seq bigint, OUT o_duplicate boolean, OUT o_epoch text)
+      LANGUAGE plpgsql AS $fn$
+      BEGIN
+        SELECT d.seq, r.epoch INTO o_seq, o_epoch
+          FROM dedup d JOIN rooms r ON r.room = d.room
+          WHERE d.room = p_room AND d.message_id = p_message_id AND d.expires_at > now();
+        IF FOUND THEN
+          o_duplicate := true;
+          RETURN;
+        END IF;
+        INSERT INTO rooms (room, head, epoch) VALUES (p_room, 0, p_new_epoch)
+          ON CONFLICT (room) DO NOTHING;
+        SELECT r.epoch INTO o_epoch FROM rooms r WHERE r.room = p_room FOR UPDATE;
+        SELECT d.seq INTO o_seq FROM dedup d
+          WHERE d.room = p_room AND d.message_id = p_message_id AND d.expires_at > now();
+        IF FOUND THEN
+          o_duplicate := true;
+          RETURN;
+        END IF;
+        UPDATE rooms SET head = head + 1 WHERE room = p_room RETURNING head INTO o_seq;
+        INSERT INTO messages (room, seq, message_id, sender_id, sent_at, content,
+                              traceparent, tracestate, user_id, stored_at)
+          VALUES (p_room, o_seq, p_message_id, p_sender_id, p_sent_at, p_content,
+                  p_traceparent, p_tracestate, p_user_id, clock_timestamp());
+        INSERT INTO dedup (room, message_id, seq, expires_at)
+          VALUES (p_room, p_message_id, o_seq, now() + p_window_ms * interval '1 millisecond')
+          ON CONFLICT (room, message_id)
+          DO UPDATE SET seq = EXCLUDED.seq, expires_at = EXCLUDED.expires_at;
+        o_duplicate := false;
+      END
+      $fn$;
+
+      -- Same signature as version 2, so older nodes call it too (their items
+      -- carry no "user": NULL).
+      CREATE OR REPLACE FUNCTION roomcast_append_batch(p_items jsonb, p_window_ms bigint)
+      RETURNS TABLE (o_idx int, o_seq bigint, o_duplicate boolean, o_epoch text)
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_item jsonb;
+        v_idx bigint;
+        v_res record;
+      BEGIN
+        INSERT INTO rooms (room, head, epoch)
+          SELECT DISTINCT ON (e->>'room') e->>'room', 0, e->>'epoch'
+          FROM jsonb_array_elements(p_items) e
+          ORDER BY e->>'room'
+          ON CONFLICT (room) DO NOTHING;
+        PERFORM 1 FROM rooms
+          WHERE room IN (SELECT e->>'room' FROM jsonb_array_elements(p_items) e)
+          ORDER BY room
+          FOR UPDATE;
+        FOR v_item, v_idx IN
+          SELECT e, n FROM jsonb_array_elements(p_items) WITH ORDINALITY AS t(e, n) ORDER BY n
+        LOOP
+          SELECT * INTO v_res FROM roomcast_append(
+            v_item->>'room', v_item->>'id', v_item->>'sender', v_item->>'sentAt',
+            v_item->>'content', v_item->>'traceparent', v_item->>'tracestate',
+            v_item->>'user', p_window_ms, v_item->>'epoch');
+          o_idx := v_idx - 1;
+          o_seq := v_res.o_seq;
+          o_duplicate := v_res.o_duplicate;
+          o_epoch := v_res.o_epoch;
+          RETURN NEXT;
+        END LOOP;
+      END
+      $fn$;
+    `,
+  },
 ];

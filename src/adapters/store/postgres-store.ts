@@ -21,6 +21,7 @@ import { AppendBatcher } from "./postgres-append-batcher.js";
 import { postgresMigrations } from "./postgres-migrations.js";
 import { decodeRooms, encodeRooms } from "./session-rooms.js";
 import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
+import { messageFromRow, type MessageColumns } from "./message-row.js";
 import { toStoreError } from "./postgres-errors.js";
 
 export interface PostgresStoreOptions {
@@ -119,7 +120,8 @@ export class PostgresStore implements Store {
     const text = `
       SELECT r.head, r.epoch,
              (SELECT min(seq) FROM messages WHERE room = $1) AS oldest,
-             m.seq, m.message_id, m.sender_id, m.sent_at, m.content, m.traceparent, m.tracestate
+             m.seq, m.message_id, m.sender_id, m.sent_at, m.content, m.traceparent, m.tracestate,
+             m.user_id
       FROM rooms r
       LEFT JOIN LATERAL (
         SELECT * FROM messages WHERE room = $1 AND seq > $2::bigint ORDER BY seq LIMIT $3::int
@@ -143,7 +145,8 @@ export class PostgresStore implements Store {
       throw new StoreError(StoreErrorCode.Conflict, "postgres read found no room row");
     const head = BigInt(first.head);
     const messages: StoredMessage[] = [];
-    for (const r of rows) if (r.seq !== null) messages.push(toMessage(room, r));
+    for (const r of rows)
+      if (r.seq !== null) messages.push(messageFromRow(room, BigInt(r.seq ?? "0"), r));
     return {
       messages,
       head,
@@ -283,30 +286,11 @@ export async function migratePostgres(client: pg.ClientBase): Promise<number[]> 
   }
 }
 
-interface ReadRow {
+interface ReadRow extends MessageColumns {
   head: string;
   epoch: string;
   oldest: string | null;
   seq: string | null;
-  message_id: string;
-  sender_id: string;
-  sent_at: string;
-  content: string;
-  traceparent: string | null;
-  tracestate: string | null;
-}
-
-function toMessage(room: string, r: ReadRow): StoredMessage {
-  return {
-    room,
-    offset: BigInt(r.seq ?? "0"),
-    messageId: r.message_id,
-    senderId: r.sender_id,
-    sentAt: r.sent_at,
-    content: r.content,
-    ...(r.traceparent !== null && { traceparent: r.traceparent }),
-    ...(r.tracestate !== null && { tracestate: r.tracestate }),
-  };
 }
 
 /** ms timestamps as int8 text: exact, whatever their size. */

@@ -57,4 +57,12 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX sessions_expires_at ON sessions (expires_at);
     `,
   },
+  {
+    version: 2,
+    name: "messages.user_id",
+    sql: `
+      -- The publisher's authenticated user, replayed with the message.
+      ALTER TABLE messages ADD COLUMN user_id TEXT;
+    `,
+  },
 ];

@@ -20,6 +20,7 @@ import type {
 import { decodeRooms, encodeRooms } from "./session-rooms.js";
 import { sqliteMigrations } from "./sqlite-migrations.js";
 import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
+import { messageFromRow, type MessageColumns } from "./message-row.js";
 
 export interface SqliteStoreOptions {
   /** The database file; missing folders are created. `:memory:` for a private in-memory database. */
@@ -28,15 +29,9 @@ export interface SqliteStoreOptions {
   readonly dedupWindowMs: number;
 }
 
-interface MessageRow {
+interface MessageRow extends MessageColumns {
   room: string;
   offset: bigint;
-  message_id: string;
-  sender_id: string;
-  sent_at: string;
-  content: string;
-  traceparent: string | null;
-  tracestate: string | null;
 }
 
 type Db = Database.Database;
@@ -75,10 +70,21 @@ class Statements {
       "UPDATE rooms SET head = head + 1 WHERE room = ? RETURNING head, epoch",
     );
     this.insertMessage = db.prepare<
-      [string, bigint, string, string, string, string, string | null, string | null, number]
+      [
+        string,
+        bigint,
+        string,
+        string,
+        string,
+        string,
+        string | null,
+        string | null,
+        string | null,
+        number,
+      ]
     >(
-      `INSERT INTO messages (room, offset, message_id, sender_id, sent_at, content, traceparent, tracestate, stored_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (room, offset, message_id, sender_id, sent_at, content, traceparent, tracestate, user_id, stored_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     // Replaces an expired key for the same id: its window has passed.
     this.upsertDedup = db.prepare<[string, string, bigint, number]>(
@@ -188,6 +194,7 @@ export class SqliteStore implements Store {
             message.content,
             message.traceparent ?? null,
             message.tracestate ?? null,
+            message.userId ?? null,
             now,
           );
           s.upsertDedup.run(room, message.messageId, bumped.head, now + this.#dedupWindowMs);
@@ -211,7 +218,7 @@ export class SqliteStore implements Store {
         const oldest = s.oldest.get(room)?.o ?? null;
         const rows = limit > 0 ? s.page.all(room, afterOffset, limit) : [];
         return {
-          messages: rows.map(toMessage),
+          messages: rows.map((r) => messageFromRow(r.room, r.offset, r)),
           head: meta.head,
           epoch: meta.epoch,
           oldest: oldest ?? meta.head + 1n,
@@ -304,19 +311,6 @@ function connect(path: string): Db {
     db.close();
     throw err;
   }
-}
-
-function toMessage(r: MessageRow): StoredMessage {
-  return {
-    room: r.room,
-    offset: r.offset,
-    messageId: r.message_id,
-    senderId: r.sender_id,
-    sentAt: r.sent_at,
-    content: r.content,
-    ...(r.traceparent !== null && { traceparent: r.traceparent }),
-    ...(r.tracestate !== null && { tracestate: r.tracestate }),
-  };
 }
 
 /** Applies pending migrations in one write transaction; returns the versions applied. */

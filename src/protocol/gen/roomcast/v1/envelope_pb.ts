@@ -14,7 +14,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file roomcast/v1/envelope.proto.
  */
 export const file_roomcast_v1_envelope: GenFile = /*@__PURE__*/
-  fileDesc("Chpyb29tY2FzdC92MS9lbnZlbG9wZS5wcm90bxILcm9vbWNhc3QudjEiiQMKCEVudmVsb3BlEioKCWpvaW5fcm9vbRgBIAEoCzIVLnJvb21jYXN0LnYxLkpvaW5Sb29tSAASLAoKbGVhdmVfcm9vbRgCIAEoCzIWLnJvb21jYXN0LnYxLkxlYXZlUm9vbUgAEicKB21lc3NhZ2UYAyABKAsyFC5yb29tY2FzdC52MS5NZXNzYWdlSAASHwoDYWNrGAQgASgLMhAucm9vbWNhc3QudjEuQWNrSAASJwoHcmVmcmVzaBgFIAEoCzIULnJvb21jYXN0LnYxLlJlZnJlc2hIABInCgdzZXNzaW9uGAYgASgLMhQucm9vbWNhc3QudjEuU2Vzc2lvbkgAEi4KC3Jvb21fam9pbmVkGAcgASgLMhcucm9vbWNhc3QudjEuUm9vbUpvaW5lZEgAEioKCXJvb21fbGVmdBgIIAEoCzIVLnJvb21jYXN0LnYxLlJvb21MZWZ0SAASIwoFZXJyb3IYCSABKAsyEi5yb29tY2FzdC52MS5FcnJvckgAQgYKBGtpbmQiLwoOU3RyZWFtUG9zaXRpb24SDgoGb2Zmc2V0GAEgASgEEg0KBWVwb2NoGAIgASgJIkcKCEpvaW5Sb29tEg8KB3Jvb21faWQYASABKAkSKgoFc2luY2UYAiABKAsyGy5yb29tY2FzdC52MS5TdHJlYW1Qb3NpdGlvbiIcCglMZWF2ZVJvb20SDwoHcm9vbV9pZBgBIAEoCSKMAgoHTWVzc2FnZRIOCgZ0YXJnZXQYASABKAkSDwoHY29udGVudBgCIAEoCRIXCgptZXNzYWdlX2lkGAMgASgJSACIAQESFAoHc2VudF9hdBgEIAEoCUgBiAEBEhYKCXNlbmRlcl9pZBgFIAEoCUgCiAEBEhMKBm9mZnNldBgGIAEoBEgDiAEBEhgKC3RyYWNlcGFyZW50GAcgASgJSASIAQESFwoKdHJhY2VzdGF0ZRgIIAEoCUgFiAEBQg0KC19tZXNzYWdlX2lkQgoKCF9zZW50X2F0QgwKCl9zZW5kZXJfaWRCCQoHX29mZnNldEIOCgxfdHJhY2VwYXJlbnRCDQoLX3RyYWNlc3RhdGUidAoDQWNrEg8KB3Jvb21faWQYASABKAkSFwoKbWVzc2FnZV9pZBgCIAEoCUgAiAEBEg4KBm9mZnNldBgDIAEoBBIWCglkdXBsaWNhdGUYBCABKAhIAYgBAUINCgtfbWVzc2FnZV9pZEIMCgpfZHVwbGljYXRlIhgKB1JlZnJlc2gSDQoFdG9rZW4YASABKAkiXQoHU2Vzc2lvbhINCgV0b2tlbhgBIAEoCRIRCgltZW1iZXJfaWQYAiABKAkSDQoFcm9vbXMYAyADKAkSDwoHcmVzdW1lZBgEIAEoCBIQCghwcm90b2NvbBgFIAEoCSJPCgpSb29tSm9pbmVkEg8KB3Jvb21faWQYASABKAkSDQoFZXBvY2gYAiABKAkSDgoGb2Zmc2V0GAMgASgEEhEKCXJlY292ZXJlZBgEIAEoCCIbCghSb29tTGVmdBIPCgdyb29tX2lkGAEgASgJInAKBUVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIQCgNyZWYYAyABKAlIAIgBARIbCg5yZXRyeV9hZnRlcl9tcxgEIAEoDUgBiAEBQgYKBF9yZWZCEQoPX3JldHJ5X2FmdGVyX21zYgZwcm90bzM");
+  fileDesc("Chpyb29tY2FzdC92MS9lbnZlbG9wZS5wcm90bxILcm9vbWNhc3QudjEitgMKCEVudmVsb3BlEioKCWpvaW5fcm9vbRgBIAEoCzIVLnJvb21jYXN0LnYxLkpvaW5Sb29tSAASLAoKbGVhdmVfcm9vbRgCIAEoCzIWLnJvb21jYXN0LnYxLkxlYXZlUm9vbUgAEicKB21lc3NhZ2UYAyABKAsyFC5yb29tY2FzdC52MS5NZXNzYWdlSAASHwoDYWNrGAQgASgLMhAucm9vbWNhc3QudjEuQWNrSAASJwoHcmVmcmVzaBgFIAEoCzIULnJvb21jYXN0LnYxLlJlZnJlc2hIABInCgdzZXNzaW9uGAYgASgLMhQucm9vbWNhc3QudjEuU2Vzc2lvbkgAEi4KC3Jvb21fam9pbmVkGAcgASgLMhcucm9vbWNhc3QudjEuUm9vbUpvaW5lZEgAEioKCXJvb21fbGVmdBgIIAEoCzIVLnJvb21jYXN0LnYxLlJvb21MZWZ0SAASIwoFZXJyb3IYCSABKAsyEi5yb29tY2FzdC52MS5FcnJvckgAEisKCXJlZnJlc2hlZBgKIAEoCzIWLnJvb21jYXN0LnYxLlJlZnJlc2hlZEgAQgYKBGtpbmQiLwoOU3RyZWFtUG9zaXRpb24SDgoGb2Zmc2V0GAEgASgEEg0KBWVwb2NoGAIgASgJIkcKCEpvaW5Sb29tEg8KB3Jvb21faWQYASABKAkSKgoFc2luY2UYAiABKAsyGy5yb29tY2FzdC52MS5TdHJlYW1Qb3NpdGlvbiIcCglMZWF2ZVJvb20SDwoHcm9vbV9pZBgBIAEoCSKuAgoHTWVzc2FnZRIOCgZ0YXJnZXQYASABKAkSDwoHY29udGVudBgCIAEoCRIXCgptZXNzYWdlX2lkGAMgASgJSACIAQESFAoHc2VudF9hdBgEIAEoCUgBiAEBEhYKCXNlbmRlcl9pZBgFIAEoCUgCiAEBEhMKBm9mZnNldBgGIAEoBEgDiAEBEhgKC3RyYWNlcGFyZW50GAcgASgJSASIAQESFwoKdHJhY2VzdGF0ZRgIIAEoCUgFiAEBEhQKB3VzZXJfaWQYCSABKAlIBogBAUINCgtfbWVzc2FnZV9pZEIKCghfc2VudF9hdEIMCgpfc2VuZGVyX2lkQgkKB19vZmZzZXRCDgoMX3RyYWNlcGFyZW50Qg0KC190cmFjZXN0YXRlQgoKCF91c2VyX2lkInQKA0FjaxIPCgdyb29tX2lkGAEgASgJEhcKCm1lc3NhZ2VfaWQYAiABKAlIAIgBARIOCgZvZmZzZXQYAyABKAQSFgoJZHVwbGljYXRlGAQgASgISAGIAQFCDQoLX21lc3NhZ2VfaWRCDAoKX2R1cGxpY2F0ZSIYCgdSZWZyZXNoEg0KBXRva2VuGAEgASgJIqcBCgdTZXNzaW9uEg0KBXRva2VuGAEgASgJEhEKCW1lbWJlcl9pZBgCIAEoCRINCgVyb29tcxgDIAMoCRIPCgdyZXN1bWVkGAQgASgIEhAKCHByb3RvY29sGAUgASgJEhQKB3VzZXJfaWQYBiABKAlIAIgBARIXCgpleHBpcmVzX2F0GAcgASgJSAGIAQFCCgoIX3VzZXJfaWRCDQoLX2V4cGlyZXNfYXQiHwoJUmVmcmVzaGVkEhIKCmV4cGlyZXNfYXQYASABKAkiTwoKUm9vbUpvaW5lZBIPCgdyb29tX2lkGAEgASgJEg0KBWVwb2NoGAIgASgJEg4KBm9mZnNldBgDIAEoBBIRCglyZWNvdmVyZWQYBCABKAgiGwoIUm9vbUxlZnQSDwoHcm9vbV9pZBgBIAEoCSJwCgVFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSEAoDcmVmGAMgASgJSACIAQESGwoOcmV0cnlfYWZ0ZXJfbXMYBCABKA1IAYgBAUIGCgRfcmVmQhEKD19yZXRyeV9hZnRlcl9tc2IGcHJvdG8z");
 
 /**
  * One frame (JSON subprotocol) or one length-delimited record (binary
@@ -88,6 +88,12 @@ export type Envelope = Message$1<"roomcast.v1.Envelope"> & {
      */
     value: Error;
     case: "error";
+  } | {
+    /**
+     * @generated from field: roomcast.v1.Refreshed refreshed = 10;
+     */
+    value: Refreshed;
+    case: "refreshed";
   } | { case: undefined; value?: undefined };
 };
 
@@ -217,6 +223,13 @@ export type Message = Message$1<"roomcast.v1.Message"> & {
    * @generated from field: optional string tracestate = 8;
    */
   tracestate?: string | undefined;
+
+  /**
+   * Server -> client only: the publisher's authenticated user (absent when anonymous).
+   *
+   * @generated from field: optional string user_id = 9;
+   */
+  userId?: string | undefined;
 };
 
 /**
@@ -307,6 +320,20 @@ export type Session = Message$1<"roomcast.v1.Session"> & {
    * @generated from field: string protocol = 5;
    */
   protocol: string;
+
+  /**
+   * The authenticated user (absent on anonymous connections).
+   *
+   * @generated from field: optional string user_id = 6;
+   */
+  userId?: string | undefined;
+
+  /**
+   * RFC 3339: when the credential expires (absent without authentication).
+   *
+   * @generated from field: optional string expires_at = 7;
+   */
+  expiresAt?: string | undefined;
 };
 
 /**
@@ -315,6 +342,25 @@ export type Session = Message$1<"roomcast.v1.Session"> & {
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
   messageDesc(file_roomcast_v1_envelope, 7);
+
+/**
+ * The answer to a successful refresh: the new credential's expiry (RFC 3339).
+ *
+ * @generated from message roomcast.v1.Refreshed
+ */
+export type Refreshed = Message$1<"roomcast.v1.Refreshed"> & {
+  /**
+   * @generated from field: string expires_at = 1;
+   */
+  expiresAt: string;
+};
+
+/**
+ * Describes the message roomcast.v1.Refreshed.
+ * Use `create(RefreshedSchema)` to create a new message.
+ */
+export const RefreshedSchema: GenMessage<Refreshed> = /*@__PURE__*/
+  messageDesc(file_roomcast_v1_envelope, 8);
 
 /**
  * @generated from message roomcast.v1.RoomJoined
@@ -350,7 +396,7 @@ export type RoomJoined = Message$1<"roomcast.v1.RoomJoined"> & {
  * Use `create(RoomJoinedSchema)` to create a new message.
  */
 export const RoomJoinedSchema: GenMessage<RoomJoined> = /*@__PURE__*/
-  messageDesc(file_roomcast_v1_envelope, 8);
+  messageDesc(file_roomcast_v1_envelope, 9);
 
 /**
  * @generated from message roomcast.v1.RoomLeft
@@ -367,7 +413,7 @@ export type RoomLeft = Message$1<"roomcast.v1.RoomLeft"> & {
  * Use `create(RoomLeftSchema)` to create a new message.
  */
 export const RoomLeftSchema: GenMessage<RoomLeft> = /*@__PURE__*/
-  messageDesc(file_roomcast_v1_envelope, 9);
+  messageDesc(file_roomcast_v1_envelope, 10);
 
 /**
  * @generated from message roomcast.v1.Error
@@ -403,5 +449,5 @@ export type Error = Message$1<"roomcast.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_roomcast_v1_envelope, 10);
+  messageDesc(file_roomcast_v1_envelope, 11);
 
