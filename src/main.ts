@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from "./config/load.js";
 import { GuardedStore } from "./adapters/store/guarded-store.js";
 import { Housekeeping } from "./core/housekeeping.js";
 import { Router } from "./core/router.js";
+import { JwtCredentials } from "./gateway/auth.js";
 import { Gateway } from "./gateway/gateway.js";
 import { createLogger } from "./observability/logging.js";
 import type { Broker } from "./ports/broker.js";
@@ -46,6 +47,25 @@ async function main(): Promise<void> {
       "ephemeral cluster: the store is node-local, so delivery across nodes is at most once and sessions resume only on the node that created them",
     );
   }
+  const credentials = JwtCredentials.fromOptions({
+    secret: config.AUTH_JWT_SECRET,
+    publicKeyPem: config.AUTH_JWT_PUBLIC_KEY,
+    publicKeyFile: config.AUTH_JWT_PUBLIC_KEY_FILE,
+    jwksUrl: config.AUTH_JWKS_URL,
+    jwksCacheTtlMs: config.AUTH_JWKS_CACHE_TTL,
+    jwksCooldownMs: config.AUTH_JWKS_COOLDOWN,
+    jwksTimeoutMs: config.AUTH_JWKS_TIMEOUT,
+    issuer: config.AUTH_JWT_ISSUER,
+    audience: config.AUTH_JWT_AUDIENCE,
+    algorithms: config.AUTH_JWT_ALGORITHMS,
+    clockSkewMs: config.AUTH_CLOCK_SKEW,
+    defaultRooms: config.AUTH_DEFAULT_ROOMS,
+  });
+  if (credentials === undefined) {
+    log.warn(
+      "running without authentication: no AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY(_FILE) or AUTH_JWKS_URL; anyone who reaches the port may join and publish",
+    );
+  }
   if (config.ALLOWED_ORIGINS === undefined) {
     log.warn("ALLOWED_ORIGINS is unset: WebSocket upgrades from any browser origin are accepted");
   }
@@ -63,6 +83,7 @@ async function main(): Promise<void> {
       badFrameWindowMs: config.BAD_FRAME_WINDOW,
     },
     log,
+    credentials,
   );
   await router.start();
   const housekeeping = new Housekeeping(
@@ -89,8 +110,19 @@ async function main(): Promise<void> {
       pongTimeoutMs: config.PONG_TIMEOUT,
       handshakeTimeoutMs: config.HANDSHAKE_TIMEOUT,
       firstFrameTimeoutMs: config.FIRST_FRAME_TIMEOUT,
+      limits: {
+        maxConnections: config.MAX_CONNECTIONS,
+        maxPerUser: config.MAX_CONNECTIONS_PER_USER,
+        maxPerIp: config.MAX_CONNECTIONS_PER_IP,
+        trustProxy: config.TRUST_PROXY,
+      },
+      tls:
+        config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined
+          ? undefined
+          : { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE },
     },
     log,
+    credentials,
   );
   const port = await gateway.listen();
   log.info(
@@ -114,6 +146,7 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGHUP", () => gateway.reloadCertificates());
 }
 
 main().catch((err: unknown) => {

@@ -25,5 +25,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.STORE === "postgres" && config.POSTGRES_URL === undefined) {
     throw new ConfigError("invalid configuration:\n  POSTGRES_URL: required when STORE=postgres");
   }
+  if ((config.TLS_CERT_FILE === undefined) !== (config.TLS_KEY_FILE === undefined)) {
+    throw new ConfigError(
+      "invalid configuration:\n  TLS_CERT_FILE and TLS_KEY_FILE: set both or neither",
+    );
+  }
   return config;
 }

@@ -1,6 +1,7 @@
 // Every environment variable Roomcast reads, with its default. Keep in step
 // with docs/configuration.md (test/unit/config-doc.test.ts checks it).
 import { z } from "zod";
+import { isRoomPattern } from "../core/access.js";
 import { parseDuration } from "./duration.js";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -43,6 +44,37 @@ const origins = z.string().transform((text, ctx) => {
   return list;
 });
 
+const list = z.string().transform((text) =>
+  text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
+
+const algorithms = list.pipe(
+  z.array(
+    z.enum([
+      "HS256",
+      "HS384",
+      "HS512",
+      "RS256",
+      "RS384",
+      "RS512",
+      "PS256",
+      "PS384",
+      "PS512",
+      "ES256",
+      "ES384",
+      "ES512",
+      "EdDSA",
+    ]),
+  ),
+);
+
+const roomPatterns = list.refine((ps) => ps.every(isRoomPattern), {
+  message: "patterns are *, a room id, or a prefix ending in *",
+});
+
 /** name → [schema, default as the environment would spell it, description] */
 export const configSchema = z.object({
   PORT: int(0, 65535).default(8080),
@@ -64,6 +96,25 @@ export const configSchema = z.object({
   FIRST_FRAME_TIMEOUT: duration.default("10s"),
   BAD_FRAME_LIMIT: int(1, 1_000_000).default(10),
   BAD_FRAME_WINDOW: duration.default("1m"),
+
+  AUTH_JWT_SECRET: z.string().min(1).optional(),
+  AUTH_JWT_PUBLIC_KEY: z.string().min(1).optional(),
+  AUTH_JWT_PUBLIC_KEY_FILE: z.string().min(1).optional(),
+  AUTH_JWKS_URL: z.string().url().optional(),
+  AUTH_JWKS_CACHE_TTL: duration.default("10m"),
+  AUTH_JWKS_COOLDOWN: duration.default("30s"),
+  AUTH_JWKS_TIMEOUT: duration.default("5s"),
+  AUTH_JWT_ISSUER: z.string().min(1).optional(),
+  AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
+  AUTH_JWT_ALGORITHMS: algorithms.optional(),
+  AUTH_CLOCK_SKEW: duration.default("30s"),
+  AUTH_DEFAULT_ROOMS: roomPatterns.default("*"),
+  MAX_CONNECTIONS: int(0, 10_000_000).default(0),
+  MAX_CONNECTIONS_PER_USER: int(0, 10_000_000).default(0),
+  MAX_CONNECTIONS_PER_IP: int(0, 10_000_000).default(0),
+  TRUST_PROXY: int(0, 100).default(0),
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
 
   STORE: z.enum(["memory", "sqlite", "postgres"]).default("sqlite"),
   SQLITE_PATH: z.string().min(1).default("./data/roomcast.db"),

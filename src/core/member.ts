@@ -15,6 +15,7 @@ import { DecodeError, FrameTooLargeError, envelope } from "../protocol/codec.js"
 import { CloseCode, ErrorCode, WireError } from "../protocol/errors.js";
 import { ErrorSchema, type Envelope } from "../protocol/gen/roomcast/v1/envelope_pb.js";
 import type { Logger } from "../observability/logging.js";
+import { Grants, type Identity } from "./access.js";
 import type { Outlet } from "./outlet.js";
 import type { Seat } from "./room.js";
 
@@ -33,6 +34,8 @@ type Task = () => Promise<void>;
 
 /** Queued frames beyond which the member stops reading its socket. */
 const MAX_QUEUED_FRAMES = 16;
+/** setTimeout's longest delay (about 24.8 days); a later expiry re-arms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class Member {
   readonly id: string;
@@ -49,13 +52,52 @@ export class Member {
   #paused = false;
   #detached = false;
   #badFrames: number[] | undefined;
+  /** The verified credential; undefined on anonymous connections. */
+  #identity: Identity | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
 
-  constructor(id: string, userId: string, outlet: Outlet, host: MemberHost, opts: MemberOptions) {
+  constructor(
+    id: string,
+    userId: string,
+    outlet: Outlet,
+    host: MemberHost,
+    opts: MemberOptions,
+    identity?: Identity,
+  ) {
     this.id = id;
     this.userId = userId;
     this.outlet = outlet;
     this.#host = host;
     this.#opts = opts;
+    this.#identity = identity;
+  }
+
+  get identity(): Identity | undefined {
+    return this.#identity;
+  }
+
+  /** What this connection may join and publish to (everything when anonymous). */
+  get grants(): Grants {
+    return this.#identity?.grants ?? Grants.all;
+  }
+
+  /**
+   * Takes a (refreshed) credential and closes the connection with 4501 when
+   * it expires, `skewMs` after its `exp`: one timer per connection.
+   */
+  authenticate(identity: Identity, skewMs: number): void {
+    this.#identity = identity;
+    clearTimeout(this.#expiryTimer);
+    const arm = () => {
+      const left = identity.expiresAt + skewMs - Date.now();
+      if (left <= 0) {
+        this.condemn(CloseCode.TokenExpired);
+        return;
+      }
+      this.#expiryTimer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+      this.#expiryTimer.unref();
+    };
+    arm();
   }
 
   /** Left its node: its rooms are left and its session saved (or handed over). */
@@ -67,6 +109,7 @@ export class Member {
   markDetached(): void {
     this.#detached = true;
     this.#tasks = undefined;
+    clearTimeout(this.#expiryTimer);
   }
 
   /** Neither detached nor closing: its frames are still applied. */

@@ -16,6 +16,7 @@ import { checkRoomId, validateMessage } from "../protocol/validate.js";
 import type { Logger } from "../observability/logging.js";
 import type { Broker } from "../ports/broker.js";
 import type { NewMessage, Store } from "../ports/store.js";
+import { CredentialError, Grants, type Credentials, type Identity } from "./access.js";
 import { Delivery } from "./delivery.js";
 import { Member, type MemberHost, type MemberOptions } from "./member.js";
 import { NodeControl } from "./node-control.js";
@@ -37,6 +38,14 @@ export interface RouterOptions {
   readonly badFrameWindowMs: number;
 }
 
+/** Who publishes: a member (with its user and grants) or the server itself. */
+export interface Publisher {
+  readonly senderId: string;
+  readonly userId?: string | undefined;
+  /** Omitted for the server, which may publish anywhere. */
+  readonly grants?: Grants | undefined;
+}
+
 /** The outcome of a publish that was stored (or found stored). */
 export interface Published {
   readonly messageId: string;
@@ -52,10 +61,19 @@ export class Router implements MemberHost {
   readonly #control: NodeControl;
   /** Shared by every member (one object per node, not per connection). */
   readonly #memberOptions: MemberOptions;
+  /** Verifies `refresh` tokens; undefined when authentication is off. */
+  readonly #credentials: Credentials | undefined;
 
-  constructor(store: Store, broker: Broker, opts: RouterOptions, log: Logger) {
+  constructor(
+    store: Store,
+    broker: Broker,
+    opts: RouterOptions,
+    log: Logger,
+    credentials?: Credentials,
+  ) {
     this.#store = store;
     this.#opts = opts;
+    this.#credentials = credentials;
     this.#memberOptions = {
       badFrameLimit: opts.badFrameLimit,
       badFrameWindowMs: opts.badFrameWindowMs,
@@ -83,15 +101,28 @@ export class Router implements MemberHost {
    * a holder on this node or another is closed with 4001. Rejects with
    * StoreError when the store is down (the gateway answers 503).
    */
-  async openSession(token: string | undefined, userId: string): Promise<SessionGrant> {
-    const grant = await this.#sessions.open(token, userId);
+  async openSession(token: string | undefined, identity?: Identity): Promise<SessionGrant> {
+    const grant = await this.#sessions.open(token, identity?.userId ?? "");
     if (grant.resumed && grant.remote) await this.#control.announceTakeover(grant.memberId);
-    return grant;
+    if (identity === undefined) return grant;
+    // A resume rejoins only the rooms the current token grants.
+    const rooms = grant.rooms.filter((r) => identity.grants.canJoin(r.room));
+    return { ...grant, rooms, identity };
   }
 
   /** Creates the member for an upgraded connection and sends `session` (and, on resume, its rooms). */
   attach(grant: SessionGrant, outlet: Outlet): Member {
-    const member = new Member(grant.memberId, grant.userId, outlet, this, this.#memberOptions);
+    const member = new Member(
+      grant.memberId,
+      grant.userId,
+      outlet,
+      this,
+      this.#memberOptions,
+      grant.identity,
+    );
+    if (grant.identity !== undefined) {
+      member.authenticate(grant.identity, this.#credentials?.clockSkewMs ?? 0);
+    }
     this.#sessions.add(member);
     member.send(
       envelope({
@@ -103,6 +134,10 @@ export class Router implements MemberHost {
           rooms: grant.rooms.map((r) => r.room),
           resumed: grant.resumed,
           protocol: "roomcast.v1",
+          ...(grant.identity !== undefined && {
+            userId: grant.identity.userId,
+            expiresAt: new Date(grant.identity.expiresAt).toISOString(),
+          }),
         },
       }),
     );
@@ -164,10 +199,8 @@ export class Router implements MemberHost {
         this.ack(member, env.kind.value.roomId, env.kind.value.offset);
         return;
       case "refresh":
-        throw new WireError(
-          ErrorCode.BadRequest,
-          "token refresh needs authentication, which is not configured",
-        );
+        await this.#refresh(member, env.kind.value.token);
+        return;
       case undefined:
         throw new WireError(ErrorCode.UnknownType);
       default:
@@ -175,8 +208,49 @@ export class Router implements MemberHost {
     }
   }
 
+  /**
+   * A new token for the same user: its expiry and grants apply from now on,
+   * and rooms it no longer grants are left. A bad token, or one for another
+   * user, changes nothing.
+   */
+  async #refresh(member: Member, token: string): Promise<void> {
+    if (this.#credentials === undefined) {
+      throw new WireError(
+        ErrorCode.BadRequest,
+        "token refresh needs authentication, which is not configured",
+      );
+    }
+    let identity: Identity;
+    try {
+      identity = await this.#credentials.verify(token);
+    } catch (err) {
+      if (!(err instanceof CredentialError)) throw err;
+      throw new WireError(ErrorCode.Unauthorized, undefined, undefined, undefined, { cause: err });
+    }
+    if (identity.userId !== member.userId) {
+      throw new WireError(ErrorCode.Unauthorized, "the token is for another user");
+    }
+    if (!member.active) return;
+    member.authenticate(identity, this.#credentials.clockSkewMs);
+    member.send(
+      envelope({
+        case: "refreshed",
+        value: {
+          $typeName: "roomcast.v1.Refreshed",
+          expiresAt: new Date(identity.expiresAt).toISOString(),
+        },
+      }),
+    );
+    for (const roomId of [...member.rooms.keys()]) {
+      if (!identity.grants.canJoin(roomId)) this.leave(member, roomId);
+    }
+  }
+
   async join(member: Member, roomId: string, since?: Position): Promise<void> {
     checkRoomId(roomId);
+    if (!member.grants.canJoin(roomId)) {
+      throw new WireError(ErrorCode.Forbidden, undefined, roomId);
+    }
     const existing = member.rooms.get(roomId);
     if (existing !== undefined) {
       // Idempotent: one membership; answer with where the room stands.
@@ -238,7 +312,11 @@ export class Router implements MemberHost {
     if (!member.rooms.has(msg.target)) {
       throw new WireError(ErrorCode.NotJoined, undefined, msg.messageId ?? msg.target);
     }
-    const result = await this.publish(msg.target, msg, member.id);
+    const result = await this.publish(msg.target, msg, {
+      senderId: member.id,
+      userId: member.identity?.userId,
+      grants: member.grants,
+    });
     member.send(
       envelope({
         case: "ack",
@@ -255,20 +333,25 @@ export class Router implements MemberHost {
   /**
    * Publishes `msg` into `roomId` as `senderId`: the one path every publisher
    * takes (WebSocket members and, later, the server API), so validation,
-   * de-duplication and offsets hold the same for all. Resolves once the
-   * message is stored; throws WireError (bad_request, invalid_room,
-   * unavailable, internal).
+   * grants, de-duplication and offsets hold the same for all. Resolves once
+   * the message is stored; throws WireError (bad_request, invalid_room,
+   * forbidden, unavailable, internal).
    */
-  async publish(roomId: string, msg: Message, senderId: string): Promise<Published> {
+  async publish(roomId: string, msg: Message, from: Publisher): Promise<Published> {
     checkRoomId(roomId);
     validateMessage(msg);
+    const messageId = msg.messageId ?? randomUUID();
+    if (from.grants !== undefined && !from.grants.canPublish(roomId)) {
+      throw new WireError(ErrorCode.Forbidden, undefined, messageId);
+    }
     const stored: NewMessage = {
-      messageId: msg.messageId ?? randomUUID(),
-      senderId,
+      messageId,
+      senderId: from.senderId,
       sentAt: msg.sentAt ?? new Date().toISOString(),
       content: msg.content,
       ...(msg.traceparent !== undefined && { traceparent: msg.traceparent }),
       ...(msg.tracestate !== undefined && { tracestate: msg.tracestate }),
+      ...(from.userId !== undefined && { userId: from.userId }),
     };
     let result;
     try {

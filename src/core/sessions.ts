@@ -9,6 +9,7 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { CloseCode } from "../protocol/errors.js";
 import type { Logger } from "../observability/logging.js";
 import type { SessionRoom, Store } from "../ports/store.js";
+import type { Identity } from "./access.js";
 import type { Member } from "./member.js";
 
 export function newToken(): string {
@@ -29,6 +30,8 @@ export interface SessionGrant {
   readonly resumed: boolean;
   /** True when no live member of this session was found on this node (another node may hold it). */
   readonly remote: boolean;
+  /** The verified credential the connection presented; undefined when anonymous. */
+  readonly identity?: Identity | undefined;
 }
 
 export interface SessionOptions {

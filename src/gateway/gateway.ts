@@ -2,12 +2,16 @@
 // (path, origin, subprotocol, session) is decided before 101 Switching
 // Protocols; a refusal is an HTTP status. It also serves /healthz and /readyz.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { codecFor, negotiate, supportedSubprotocols, type Codec } from "../protocol/codec.js";
 import { CloseCode } from "../protocol/errors.js";
 import { StoreError } from "../ports/store-error.js";
+import { CredentialError, type Credentials, type Identity } from "../core/access.js";
+import { Admission, isRefusal, type AdmissionLimits, type Slot } from "./admission.js";
+import { CertificateReloader, readPair, type TlsFiles } from "./tls.js";
 import type { Router, SessionGrant } from "../core/router.js";
 import type { Logger } from "../observability/logging.js";
 import type { Member } from "../core/member.js";
@@ -28,6 +32,9 @@ export interface GatewayOptions {
   readonly pongTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
   readonly firstFrameTimeoutMs: number;
+  readonly limits: AdmissionLimits;
+  /** Native HTTPS/WSS when set. */
+  readonly tls?: TlsFiles | undefined;
 }
 
 /** What /readyz reports: every dependency connected and not draining. */
@@ -52,6 +59,8 @@ class Connection implements Beating {
   readonly hooks: ConnectionHooks;
   pingSentAt = 0;
   lastPingAt: number;
+  /** Its place under the connection limits, given back on close. */
+  slot: Slot | undefined;
   readonly openedAt: number;
   sawFrame = false;
 
@@ -103,6 +112,7 @@ function onClose(this: ConnectedSocket): void {
   if (conn === undefined) return;
   conn.hooks.heartbeat.delete(conn);
   conn.hooks.connections.delete(conn);
+  conn.slot?.release();
   conn.hooks.router.detach(conn.member);
 }
 
@@ -118,10 +128,22 @@ export class Gateway {
   readonly #hooks: ConnectionHooks;
   /** One object per node, shared by every outlet. */
   readonly #outletLimits: OutletLimits;
+  readonly #admission: Admission;
+  /** Undefined when authentication is off. */
+  readonly #credentials: Credentials | undefined;
+  readonly #certificates: CertificateReloader | undefined;
   #draining = false;
 
-  constructor(router: Router, readiness: ReadinessCheck, opts: GatewayOptions, log: Logger) {
+  constructor(
+    router: Router,
+    readiness: ReadinessCheck,
+    opts: GatewayOptions,
+    log: Logger,
+    credentials?: Credentials,
+  ) {
     this.#router = router;
+    this.#credentials = credentials;
+    this.#admission = new Admission(opts.limits);
     this.#opts = opts;
     this.#log = log;
     this.#readiness = readiness;
@@ -143,7 +165,14 @@ export class Gateway {
       router,
       log,
     };
-    this.#http = createServer((req, res) => this.#request(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => this.#request(req, res);
+    if (opts.tls === undefined) {
+      this.#http = createServer(handler);
+    } else {
+      const https = createTlsServer(readPair(opts.tls), handler);
+      this.#certificates = new CertificateReloader(https, opts.tls, log);
+      this.#http = https;
+    }
     this.#http.headersTimeout = opts.handshakeTimeoutMs;
     this.#http.requestTimeout = opts.handshakeTimeoutMs;
     this.#http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -187,8 +216,10 @@ export class Gateway {
     // must not crash the process; the upgrade then simply fails.
     socket.on("error", ignoreError);
     const url = new URL(req.url ?? "/", "http://localhost");
-    if (url.pathname !== this.#opts.wsPath) return rejectUpgrade(socket, 404);
-    if (this.#draining) return rejectUpgrade(socket, 503, "draining", { "Retry-After": "1" });
+    if (url.pathname !== this.#opts.wsPath) return rejectUpgrade(socket, 404, "not_found");
+    if (this.#draining) {
+      return rejectUpgrade(socket, 503, "unavailable", "draining", { "Retry-After": "1" });
+    }
 
     const origin = req.headers.origin;
     // Browsers always send Origin; other clients may omit it and could forge it anyway.
@@ -197,7 +228,7 @@ export class Gateway {
       origin !== undefined &&
       !this.#opts.allowedOrigins.includes(origin)
     ) {
-      return rejectUpgrade(socket, 403, "origin not allowed");
+      return rejectUpgrade(socket, 403, "forbidden", "origin not allowed");
     }
 
     const offered = (req.headers["sec-websocket-protocol"] ?? "")
@@ -209,32 +240,68 @@ export class Gateway {
       return rejectUpgrade(
         socket,
         400,
-        `unsupported subprotocol; supported: ${supportedSubprotocols.join(", ")}\n`,
+        "bad_request",
+        `unsupported subprotocol; supported: ${supportedSubprotocols.join(", ")}`,
       );
+    }
+
+    let identity: Identity | undefined;
+    if (this.#credentials !== undefined) {
+      const token = bearerToken(req) ?? url.searchParams.get("token") ?? undefined;
+      if (token === undefined || token === "") {
+        return rejectUpgrade(socket, 401, "unauthorized", "a token is required", BEARER);
+      }
+      try {
+        identity = await this.#credentials.verify(token);
+      } catch (err) {
+        if (!(err instanceof CredentialError)) {
+          this.#log.error({ err }, "refusing upgrade: token verification failed unexpectedly");
+          return rejectUpgrade(socket, 500, "internal");
+        }
+        // The reason is jose's code, never the token.
+        this.#log.debug({ reason: err.message }, "refusing upgrade: token not accepted");
+        return rejectUpgrade(socket, 401, "unauthorized", "token not accepted", BEARER);
+      }
+    }
+
+    const admitted = this.#admission.admit(identity?.userId ?? "", this.#admission.clientIp(req));
+    if (isRefusal(admitted)) {
+      const code = admitted.status === 503 ? "unavailable" : "rate_limited";
+      return rejectUpgrade(socket, admitted.status, code, admitted.message, { "Retry-After": "1" });
     }
 
     let grant: SessionGrant;
     try {
-      grant = await this.#router.openSession(url.searchParams.get("session") ?? undefined, "");
+      grant = await this.#router.openSession(
+        url.searchParams.get("session") ?? undefined,
+        identity,
+      );
     } catch (err) {
+      admitted.release();
       if (err instanceof StoreError) {
         this.#log.warn({ err }, "refusing upgrade: store unavailable");
-        return rejectUpgrade(socket, 503, "store unavailable", { "Retry-After": "1" });
+        return rejectUpgrade(socket, 503, "unavailable", "store unavailable", {
+          "Retry-After": "1",
+        });
       }
       this.#log.error({ err }, "refusing upgrade: internal error");
-      return rejectUpgrade(socket, 500);
+      return rejectUpgrade(socket, 500, "internal");
     }
-    if (socket.destroyed) return;
+    if (socket.destroyed) {
+      admitted.release();
+      return;
+    }
     this.#wss.handleUpgrade(req, socket, head, (ws) =>
-      this.#connected(ws, socket, codecFor(subprotocol), grant),
+      this.#connected(ws, socket, codecFor(subprotocol), grant, admitted),
     );
   }
 
-  #connected(ws: WebSocket, raw: Duplex, codec: Codec, grant: SessionGrant): void {
+  #connected(ws: WebSocket, raw: Duplex, codec: Codec, grant: SessionGrant, slot: Slot): void {
     raw.off("error", ignoreError); // ws has its own handler now
     const outlet = new WsOutlet(ws, raw, codec, this.#outletLimits, this.#log, grant.memberId);
     const member = this.#router.attach(grant, outlet);
     const conn = new Connection(ws, outlet, member, this.#hooks);
+    conn.slot = slot;
     this.#connections.add(conn);
     this.#heartbeat.add(conn);
     (ws as ConnectedSocket)[kConnection] = conn;
@@ -262,8 +329,14 @@ export class Gateway {
     }
   }
 
+  /** Re-reads the TLS certificate and key (SIGHUP); open sockets are kept. */
+  reloadCertificates(): void {
+    this.#certificates?.reload();
+  }
+
   async close(): Promise<void> {
     this.#heartbeat.stop();
+    this.#certificates?.close();
     for (const conn of this.#connections) conn.ws.terminate();
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
   }
@@ -276,4 +349,14 @@ function json(res: ServerResponse, status: number, body: unknown): void {
     "Content-Length": Buffer.byteLength(text),
   });
   res.end(text);
+}
+
+const BEARER = { "WWW-Authenticate": "Bearer" };
+
+/** The token of an `Authorization: Bearer` header (which wins over `?token=`). */
+function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (header === undefined) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1] ?? "";
 }

@@ -1,21 +1,25 @@
-// Refusing an upgrade is an HTTP answer on the raw socket, never an open WebSocket.
+// Refusing an upgrade is an HTTP answer on the raw socket, never an open
+// WebSocket. The body is JSON, `{"error":{"code":"...","message":"..."}}`,
+// with a code of docs/errors.md (plus `not_found`).
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 
 export function rejectUpgrade(
   socket: Duplex,
   status: number,
-  body: string = STATUS_CODES[status] ?? "",
+  code: string,
+  message: string = STATUS_CODES[status] ?? "",
   headers: Readonly<Record<string, string>> = {},
 ): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
+  const body = JSON.stringify({ error: { code, message } });
   const lines = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}`,
     "Connection: close",
-    "Content-Type: text/plain; charset=utf-8",
+    "Content-Type: application/json",
     `Content-Length: ${Buffer.byteLength(body)}`,
     ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
   ];

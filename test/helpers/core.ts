@@ -1,6 +1,7 @@
 // Fixtures for unit tests of the core: the in-memory store and broker with a
 // few hooks to hold a call at a chosen moment, so a test can order events
 // (a store read, a session save, a broker arrival) exactly as it wants.
+import { Grants, type Identity } from "../../src/core/access.js";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { MemoryBroker, type MemoryBrokerOptions } from "../../src/adapters/broker/memory-broker.js";
 import { MemoryStore } from "../../src/adapters/store/memory-store.js";
@@ -122,4 +123,9 @@ export function range(from: bigint, to: bigint): bigint[] {
   const out: bigint[] = [];
   for (let i = from; i <= to; i++) out.push(i);
   return out;
+}
+
+/** A verified credential for `userId`, valid for an hour, with `grants` (everything by default). */
+export function identity(userId: string, grants: Grants = Grants.all): Identity {
+  return { userId, expiresAt: Date.now() + 3_600_000, grants };
 }

@@ -8,6 +8,7 @@ import { MemoryStore } from "../../src/adapters/store/memory-store.js";
 import { Router, type RouterOptions } from "../../src/core/router.js";
 import { silentLogger } from "../../src/observability/logging.js";
 import { CloseCode } from "../../src/protocol/errors.js";
+import { identity } from "../helpers/core.js";
 import { eventually } from "../helpers/eventually.js";
 import { RecordingOutlet } from "../helpers/recording-outlet.js";
 
@@ -40,7 +41,7 @@ test("node control - closeUser closes that user's sockets on every node", async 
   }
   const attach = async (node: Router, user: string) => {
     const outlet = new RecordingOutlet();
-    node.attach(await node.openSession(undefined, user), outlet);
+    node.attach(await node.openSession(undefined, identity(user)), outlet);
     return outlet;
   };
   const alice = [await attach(nodes[0]!, "alice"), await attach(nodes[1]!, "alice")];
@@ -66,8 +67,8 @@ test("node control - a resume never crosses users", async () => {
   );
   await router.start();
   routers.push(router);
-  const grant = await router.openSession(undefined, "alice");
-  const stolen = await router.openSession(grant.token, "mallory");
+  const grant = await router.openSession(undefined, identity("alice"));
+  const stolen = await router.openSession(grant.token, identity("mallory"));
   assert.equal(stolen.resumed, false);
   assert.notEqual(stolen.memberId, grant.memberId);
 });

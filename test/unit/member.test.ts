@@ -115,7 +115,7 @@ test("member - BAD_FRAME_LIMIT bad frames close with 1008 and nothing after them
   );
   after(() => router.close());
   const outlet = new RecordingOutlet(protoCodec);
-  const member = router.attach(await router.openSession(undefined, ""), outlet);
+  const member = router.attach(await router.openSession(undefined), outlet);
   const join = envelope({ case: "joinRoom", value: create(JoinRoomSchema, { roomId: R }) });
   const empties = Array.from({ length: 11 }, () => "empty" as const);
   member.receive(protoFrame(join, ...empties, message("x"), message("y")));

@@ -43,7 +43,7 @@ interface Client {
 }
 
 async function connect(router: Router, token?: string): Promise<Client> {
-  const grant = await router.openSession(token, "");
+  const grant = await router.openSession(token);
   const outlet = new RecordingOutlet();
   const member = router.attach(grant, outlet);
   return {
@@ -75,7 +75,7 @@ function errors(outlet: RecordingOutlet) {
 async function publish(router: Router, content: string, messageId?: string, room = R) {
   const msg = create(MessageSchema, { target: room, content });
   if (messageId !== undefined) msg.messageId = messageId;
-  return router.publish(room, msg, "server");
+  return router.publish(room, msg, { senderId: "server" });
 }
 
 test("router - takeover: a second open with the token closes the first with 4001 and carries its positions", async () => {
@@ -87,7 +87,7 @@ test("router - takeover: a second open with the token closes the first with 4001
   first.send({ ack: { room_id: R, offset: "2" } });
   await eventually(() => first.member.rooms.get(R)?.acked === 2n);
 
-  const grant = await router.openSession(first.token, "");
+  const grant = await router.openSession(first.token);
   assert.equal(grant.resumed, true);
   assert.equal(grant.memberId, first.member.id);
   assert.deepEqual(grant.rooms, [{ room: R, offset: 2n, epoch: joinedAt.epoch }]);
@@ -109,7 +109,7 @@ test("router - takeover: a second open with the token closes the first with 4001
   // The old connection got nothing after it was taken over.
   assert.deepEqual(offsets(first.outlet), [1n, 2n, 3n]);
   // Each token works once.
-  assert.equal((await router.openSession(first.token, "")).resumed, false);
+  assert.equal((await router.openSession(first.token)).resumed, false);
 });
 
 test("router - takeover without acks carries what was sent", async () => {
@@ -118,7 +118,7 @@ test("router - takeover without acks carries what was sent", async () => {
   await join(first);
   for (let i = 1; i <= 2; i++) await publish(router, `p${i}`);
   await eventually(() => offsets(first.outlet).length === 2);
-  const grant = await router.openSession(first.token, "");
+  const grant = await router.openSession(first.token);
   assert.equal(grant.rooms[0]?.offset, 2n);
 });
 

@@ -14,7 +14,6 @@ import type {
   SessionRoom,
   Store,
   StoreCapabilities,
-  StoredMessage,
   TrimPolicy,
 } from "../../ports/store.js";
 import { decodeRooms, encodeRooms } from "./session-rooms.js";
