@@ -58,6 +58,8 @@ export interface RoomOptions {
 }
 
 const MAX_GAP_READ = 1000;
+/** The largest offset a store holds (int64). */
+const MAX_STORE_OFFSET = 2n ** 63n - 1n;
 const MAX_GAP_BACKOFF_MS = 1000;
 
 class Membership implements Seat {
@@ -206,7 +208,11 @@ export class Room {
     const limit = this.#opts.replayLimit;
     let page: HistoryPage;
     try {
-      page = await this.#opts.store.read(this.id, since.offset, limit + 1);
+      // Offsets are uint64 on the wire but stores keep int64: a position past
+      // int64 is past any head, and reading after the largest int64 says so
+      // without asking the store for a number it cannot hold.
+      const after = since.offset > MAX_STORE_OFFSET ? MAX_STORE_OFFSET : since.offset;
+      page = await this.#opts.store.read(this.id, after, limit + 1);
     } catch (err) {
       throw unavailable(err, this.id);
     }

@@ -184,7 +184,11 @@ export class WsOutlet implements Outlet {
     if (queued === undefined || queued.length === 0) return;
     this.#queued = undefined;
     this.#queuedBytes = 0;
-    if (this.#raw.destroyed) return;
+    // Once `ws` has sent a close frame (its own 1007/1009, or answering the
+    // peer's), nothing may follow it on the wire: the peer would see data
+    // after the close and drop the connection (1006) instead of the close.
+    if (this.#raw.destroyed || this.#raw.writableEnded) return;
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
     if (queued.length === 1) {
       this.#raw.write(queued[0]!);
     } else {

@@ -102,7 +102,8 @@ export interface Store {
   append(room: string, message: NewMessage): Promise<AppendResult>;
 
   /**
-   * Reads up to `limit` messages with offset > afterOffset, ascending, with the
+   * Reads up to `limit` messages with offset > afterOffset (at most 2^63 − 1:
+   * stores keep int64 offsets; callers clamp larger wire offsets), ascending, with the
    * room's head and epoch. `limit` 0 reads only head and epoch. Creates the
    * room's metadata when missing, so the epoch returned is the one later
    * appends use.
