@@ -21,6 +21,7 @@ import {
 } from "./scenarios/cluster.js";
 import { stopAllServers, type RunContext } from "./scenarios/context.js";
 import { DURABLE_METRICS, runDurable, STORES } from "./scenarios/durable.js";
+import { AUTH_MODES, HANDSHAKE_METRICS, runHandshakes } from "./scenarios/handshake.js";
 import { idleMetrics, runIdleMemory } from "./scenarios/idle-memory.js";
 import {
   generatorBoundNotes,
@@ -100,6 +101,20 @@ function plan(
           undefined,
         ),
         run: (v) => runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number]),
+      };
+    }
+    case "handshake": {
+      if (!servers.includes("roomcast")) return "handshake: needs roomcast";
+      const title = "Handshakes (Roomcast only): 32 clients connect, get `session`, close";
+      return {
+        result: newScenario(
+          name,
+          title,
+          HANDSHAKE_METRICS,
+          AUTH_MODES.map((m) => `auth=${m}`),
+          "auth=off",
+        ),
+        run: (v) => runHandshakes(ctx, v.replace("auth=", "") as (typeof AUTH_MODES)[number]),
       };
     }
     case "cluster": {

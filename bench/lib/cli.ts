@@ -1,6 +1,13 @@
 // Command-line options of bench/run.ts. Short mode (the default, for `npm run bench`)
 // fits in about three minutes; --full runs every scenario at its real size.
-export const SCENARIOS = ["fanout", "many-rooms", "idle", "durable", "cluster"] as const;
+export const SCENARIOS = [
+  "fanout",
+  "many-rooms",
+  "idle",
+  "durable",
+  "cluster",
+  "handshake",
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Options {
@@ -24,7 +31,7 @@ export function runsFor(opts: Options, scenario: ScenarioName): number {
   return scenario === "fanout" || scenario === "idle" ? 3 : 1;
 }
 
-const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster]
+const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake]
        [--servers roomcast,raw-ws,socketio] [--workers N] [--content-bytes N] [--cpu-prof]
        [--budget-seconds N] [--out DIR]`;
 
