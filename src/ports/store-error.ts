@@ -3,6 +3,8 @@
 // Callers map every StoreError to the wire's `unavailable` (retry later):
 // a client can't tell a timeout from a refused connection, and neither is
 // its fault.
+import { CodedError } from "./coded-error.js";
+
 export const StoreErrorCode = {
   /** The call did not finish within STORE_TIMEOUT. */
   Timeout: "timeout",
@@ -19,12 +21,6 @@ export const StoreErrorCode = {
 } as const;
 export type StoreErrorCode = (typeof StoreErrorCode)[keyof typeof StoreErrorCode];
 
-export class StoreError extends Error {
+export class StoreError extends CodedError<StoreErrorCode> {
   override readonly name = "StoreError";
-  readonly code: StoreErrorCode;
-
-  constructor(code: StoreErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-  }
 }

@@ -21,9 +21,8 @@ import { PostgresStore } from "../../src/adapters/store/postgres-store.js";
 import type { StoredMessage } from "../../src/ports/store.js";
 import { TestClient } from "../helpers/client.js";
 import { eventually } from "../helpers/eventually.js";
-import { natsServerAvailable, startNatsServer } from "../helpers/nats.js";
 import { postgresAvailable, startPostgres, type PostgresServer } from "../helpers/postgres.js";
-import { redisServerAvailable, startRedisServer } from "../helpers/redis.js";
+import { brokerKinds, type BrokerServer } from "../helpers/brokers.js";
 import { startServer, type ServerProcess } from "../helpers/server.js";
 import { ChaosPeer, type LiveNode } from "./chaos-peer.js";
 import { checkStreams, formatReport } from "./stream-check.js";
@@ -43,25 +42,7 @@ const PUBLISHERS = 3;
 const BURST = 20;
 const SUBSCRIBERS = 9;
 
-interface BrokerServer {
-  readonly url: string;
-  close(): Promise<void>;
-}
-
-const brokers = [
-  {
-    name: "nats",
-    available: natsServerAvailable,
-    start: startNatsServer,
-    env: (url: string) => ({ BROKER: "nats", NATS_URL: url }),
-  },
-  {
-    name: "redis",
-    available: redisServerAvailable,
-    start: startRedisServer,
-    env: (url: string) => ({ BROKER: "redis", REDIS_URL: url }),
-  },
-] as const;
+const brokers = brokerKinds;
 
 const pgAvailable = postgresAvailable();
 let pgServer: Promise<PostgresServer> | undefined;

@@ -5,32 +5,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { TestClient } from "../helpers/client.js";
 import { eventually } from "../helpers/eventually.js";
-import { natsServerAvailable, startNatsServer } from "../helpers/nats.js";
 import { postgresAvailable, startPostgres, type PostgresServer } from "../helpers/postgres.js";
-import { redisServerAvailable, startRedisServer } from "../helpers/redis.js";
+import { brokerKinds, type BrokerServer } from "../helpers/brokers.js";
 import { startServer, type ServerProcess } from "../helpers/server.js";
 
-interface BrokerServer {
-  readonly url: string;
-  start(): Promise<void>;
-  stop(signal?: NodeJS.Signals): Promise<void>;
-  close(): Promise<void>;
-}
-
-const brokers = [
-  {
-    name: "nats",
-    available: natsServerAvailable,
-    start: startNatsServer,
-    env: (url: string) => ({ BROKER: "nats", NATS_URL: url }),
-  },
-  {
-    name: "redis",
-    available: redisServerAvailable,
-    start: startRedisServer,
-    env: (url: string) => ({ BROKER: "redis", REDIS_URL: url }),
-  },
-] as const;
+const brokers = brokerKinds;
 
 const pgAvailable = postgresAvailable();
 

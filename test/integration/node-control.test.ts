@@ -5,22 +5,14 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { MemoryBroker, MemoryBus } from "../../src/adapters/broker/memory-broker.js";
 import { MemoryStore } from "../../src/adapters/store/memory-store.js";
-import { Router, type RouterOptions } from "../../src/core/router.js";
+import { Router } from "../../src/core/router.js";
 import { silentLogger } from "../../src/observability/logging.js";
 import { CloseCode } from "../../src/protocol/errors.js";
-import { identity } from "../helpers/core.js";
+import { identity, routerOptions } from "../helpers/core.js";
 import { eventually } from "../helpers/eventually.js";
 import { RecordingOutlet } from "../helpers/recording-outlet.js";
 
-const options: RouterOptions = {
-  gapWaitMs: 20,
-  replayLimit: 100,
-  maxRoomsPerMember: 128,
-  sessionTtlMs: 60_000,
-  ackFlushIntervalMs: 50,
-  badFrameLimit: 10,
-  badFrameWindowMs: 60_000,
-};
+const options = routerOptions;
 
 const routers: Router[] = [];
 after(async () => {

@@ -1,6 +1,7 @@
 // The one error class the broker adapters throw. Callers (the router, /readyz)
 // branch on `code`, never on message text; `cause` keeps the client library's
 // own error for logs.
+import { CodedError } from "../../ports/coded-error.js";
 
 export const BrokerErrorCode = {
   /** The adapter is not open yet, or already closed. */
@@ -17,12 +18,6 @@ export const BrokerErrorCode = {
 
 export type BrokerErrorCode = (typeof BrokerErrorCode)[keyof typeof BrokerErrorCode];
 
-export class BrokerError extends Error {
+export class BrokerError extends CodedError<BrokerErrorCode> {
   override readonly name = "BrokerError";
-  readonly code: BrokerErrorCode;
-
-  constructor(code: BrokerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }
