@@ -9,11 +9,20 @@ import { request, type IncomingHttpHeaders } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
+import { UnsecuredJWT, exportJWK, exportSPKI, generateKeyPair } from "jose";
 import { makeTempDir } from "../../tools/process-harness.js";
 import { opensslAvailable, selfSignedCert, type CertPair } from "../helpers/certs.js";
 import { TestClient, type Closed, type ConnectOptions } from "../helpers/client.js";
 import { eventually } from "../helpers/eventually.js";
-import { TEST_SECRET, hs256, nowSeconds, type SignOptions } from "../helpers/jwt.js";
+import {
+  TEST_SECRET,
+  hs256,
+  nowSeconds,
+  sign,
+  startJwksServer,
+  type JwksServer,
+  type SignOptions,
+} from "../helpers/jwt.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats.js";
 import { postgresAvailable, startPostgres, type PostgresServer } from "../helpers/postgres.js";
 import { startServer, type ServerProcess } from "../helpers/server.js";
@@ -328,6 +337,61 @@ describe("auth - one node", () => {
   });
 });
 
+describe("auth - public keys and JWKS", () => {
+  const jwksServers: JwksServer[] = [];
+  after(async () => {
+    for (const j of jwksServers) await j.close();
+  });
+
+  test("AUTH_JWT_PUBLIC_KEY: RS256 accepted; alg none and HS256 keyed with the PEM text get 401", async () => {
+    const pair = await generateKeyPair("RS256", { extractable: true });
+    const pem = await exportSPKI(pair.publicKey);
+    const s = await server({ AUTH_JWT_PUBLIC_KEY: pem });
+    const good = await sign({ sub: "rsa-user" }, pair.privateKey, { alg: "RS256" });
+    const confused = await sign({ sub: "mallory" }, new TextEncoder().encode(pem), {
+      alg: "HS256",
+    });
+    const none = new UnsecuredJWT({ sub: "mallory" }).setExpirationTime("10m").encode();
+    secrets.push(good, confused);
+    const [, session] = await open(s, good);
+    assert.equal(session["user_id"], "rsa-user");
+    assertUnauthorized(await handshake(s, bearer(confused)));
+    assertUnauthorized(await handshake(s, bearer(none)));
+  });
+
+  test("AUTH_JWKS_URL: keys by kid; unknown kids cost one fetch per cooldown; a dead key server is 401", async () => {
+    const pair = await generateKeyPair("ES256", { extractable: true });
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "ES256" };
+    const jwks = await startJwksServer([jwk]);
+    jwksServers.push(jwks);
+    const s = await server({
+      AUTH_JWKS_URL: jwks.url,
+      AUTH_JWKS_COOLDOWN: "1s",
+      AUTH_JWKS_TIMEOUT: "1s",
+    });
+    const good = await sign({ sub: "jwks-user" }, pair.privateKey, { alg: "ES256", kid: "k1" });
+    secrets.push(good);
+    const [, session] = await open(s, good);
+    assert.equal(session["user_id"], "jwks-user");
+    const before = jwks.requests;
+    const started = Date.now();
+    for (let i = 0; i < 40; i++) {
+      const t = await sign({ sub: "m" }, pair.privateKey, { alg: "ES256", kid: `x${i}` });
+      assertUnauthorized(await handshake(s, bearer(t)));
+    }
+    const elapsed = Date.now() - started;
+    assert.ok(
+      jwks.requests - before <= Math.ceil(elapsed / 1000) + 1,
+      `${jwks.requests - before} fetches in ${elapsed} ms`,
+    );
+    // The key server goes away: unknown kids are refused, the node keeps serving.
+    await jwks.close();
+    const orphan = await sign({ sub: "m" }, pair.privateKey, { alg: "ES256", kid: "later" });
+    await eventually(async () => (await handshake(s, bearer(orphan))).status === 401);
+    assert.equal((await handshake(s, bearer(good))).status, 101, "cached keys still verify");
+  });
+});
+
 describe("auth - expiry", () => {
   test("a credential not refreshed closes with 4501 on time; a refreshed one stays; the session resumes", async () => {
     const s = await server({ ...AUTH, AUTH_CLOCK_SKEW: "0s" });
@@ -595,4 +659,12 @@ describe("auth - cluster (NATS + PostgreSQL, three nodes)", { skip: clusterSkip 
     assert.equal((await owner.closed).code, 4001);
     assert.equal((await moved.next("room_joined"))["room_id"], "zoe-room");
   });
+});
+
+test("logs - no token appears in any server's output", () => {
+  assert.ok(output.size >= 10);
+  for (const [s, chunks] of output) {
+    const text = chunks.join("");
+    for (const t of secrets) assert.ok(!text.includes(t), `a token reached the log of :${s.port}`);
+  }
 });
