@@ -77,11 +77,18 @@ export class Sessions {
    * down (the gateway answers 503).
    */
   async open(token: string | undefined, userId: string): Promise<SessionGrant> {
-    const fresh = newToken();
+    let fresh = newToken();
     const expiresAt = Date.now() + this.#opts.sessionTtlMs;
     if (token !== undefined && token !== "") {
       const record = await this.#store.resumeSession(hashToken(token), hashToken(fresh), expiresAt);
-      if (record !== undefined && record.userId === userId) {
+      if (record !== undefined && record.userId !== userId) {
+        // Another user's session stays its owner's: the rotation is undone so
+        // the owner's token still resumes it, and the caller's fresh session
+        // gets a token of its own (reusing `fresh` would collide with the
+        // owner's row: a unique-key violation, 503, on SQLite and PostgreSQL).
+        await this.#store.resumeSession(hashToken(fresh), hashToken(token), expiresAt);
+        fresh = newToken();
+      } else if (record !== undefined) {
         const live = this.#members.get(record.memberId);
         const rooms = live !== undefined ? this.#takeOver(live) : record.rooms;
         return {

@@ -18,6 +18,8 @@ export interface ConnectOptions {
   readonly session?: string;
   /** false: never answer pings (to test the heartbeat). */
   readonly autoPong?: boolean;
+  /** CA certificate(s) to trust for wss:// (a test's self-signed certificate). */
+  readonly ca?: string;
 }
 
 export class TestClient {
@@ -55,10 +57,13 @@ export class TestClient {
 
   static connect(url: string, opts: ConnectOptions = {}): Promise<TestClient> {
     const target =
-      opts.session === undefined ? url : `${url}?session=${encodeURIComponent(opts.session)}`;
+      opts.session === undefined
+        ? url
+        : `${url}${url.includes("?") ? "&" : "?"}session=${encodeURIComponent(opts.session)}`;
     const ws = new WebSocket(target, opts.protocols ?? [], {
       headers: opts.headers ?? {},
       autoPong: opts.autoPong ?? true,
+      ...(opts.ca !== undefined && { ca: opts.ca }),
     });
     const client = new TestClient(ws);
     return new Promise((resolve, reject) => {

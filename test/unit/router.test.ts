@@ -6,6 +6,8 @@ import { after, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { MemoryBroker, MemoryBus } from "../../src/adapters/broker/memory-broker.js";
 import { MemoryStore } from "../../src/adapters/store/memory-store.js";
+import { SqliteStore } from "../../src/adapters/store/sqlite-store.js";
+import { Grants } from "../../src/core/access.js";
 import type { Member } from "../../src/core/member.js";
 import { Router, type RouterOptions } from "../../src/core/router.js";
 import { silentLogger } from "../../src/observability/logging.js";
@@ -347,3 +349,29 @@ test("router - a resume with since beyond the head gets offset_out_of_range and 
   assert.equal(ok.recovered, true);
   await eventually(() => offsets(c.outlet).length === 1);
 });
+
+for (const [name, makeStore] of [
+  ["memory", () => new MemoryStore({ dedupWindowMs: 60_000 })],
+  ["sqlite", () => new SqliteStore({ path: ":memory:", dedupWindowMs: 60_000 })],
+] as const) {
+  test(`router - ${name}: another user's resume token gives a fresh session; the owner's still resumes`, async () => {
+    const store = makeStore();
+    await store.open();
+    const broker = new MemoryBroker();
+    await broker.open();
+    const router = new Router(store, broker, routerOptions, silentLogger());
+    await router.start();
+    routers.push(router);
+    const as = (userId: string) => ({ userId, expiresAt: Date.now() + 60_000, grants: Grants.all });
+    const owner = await router.openSession(undefined, as("alice"));
+    const other = await router.openSession(owner.token, as("mallory"));
+    assert.deepEqual([other.resumed, other.userId], [false, "mallory"]);
+    assert.notEqual(other.memberId, owner.memberId);
+    assert.notEqual(other.token, owner.token);
+    const again = await router.openSession(owner.token, as("alice"));
+    assert.deepEqual([again.resumed, again.memberId], [true, owner.memberId]);
+    // The stranger's own session is its own, with its own token.
+    const mine = await router.openSession(other.token, as("mallory"));
+    assert.deepEqual([mine.resumed, mine.memberId], [true, other.memberId]);
+  });
+}
