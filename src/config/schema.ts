@@ -64,6 +64,7 @@ export const configSchema = z.object({
   FIRST_FRAME_TIMEOUT: duration.default("10s"),
   BAD_FRAME_LIMIT: int(1, 1_000_000).default(10),
   BAD_FRAME_WINDOW: duration.default("1m"),
+  DRAIN_PERIOD: duration.default("20s"),
 
   STORE: z.enum(["memory", "sqlite", "postgres"]).default("sqlite"),
   SQLITE_PATH: z.string().min(1).default("./data/roomcast.db"),
