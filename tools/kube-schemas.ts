@@ -77,6 +77,12 @@ function reachable(root: Json, defs: Schema): Set<string> {
   return seen;
 }
 
+/** A string field of a JSON object ("" when absent or not a string). */
+function str(o: Schema, key: string): string {
+  const v = o[key];
+  return typeof v === "string" ? v : "";
+}
+
 function fileName(kind: string, group: string, version: string): string {
   const g = group === "" ? "" : `-${group.split(".")[0]!.toLowerCase()}`;
   return `${kind.toLowerCase()}${g}-${version.toLowerCase()}.json`;
@@ -106,7 +112,7 @@ function fromSwagger(out: string, path: string): number {
     };
     for (const gvk of gvks) {
       if (!isSchema(gvk)) continue;
-      const file = fileName(String(gvk["kind"]), String(gvk["group"]), String(gvk["version"]));
+      const file = fileName(str(gvk, "kind"), str(gvk, "group"), str(gvk, "version"));
       writeFileSync(join(out, file), JSON.stringify(schema));
       n++;
     }
@@ -122,7 +128,7 @@ function fromCrd(out: string, path: string): number {
   for (const v of spec["versions"] as Schema[]) {
     const schema = (v["schema"] as Schema | undefined)?.["openAPIV3Schema"];
     if (schema === undefined) continue;
-    const file = fileName(String(names["kind"]), String(spec["group"]), String(v["name"]));
+    const file = fileName(str(names, "kind"), str(spec, "group"), str(v, "name"));
     writeFileSync(join(out, file), JSON.stringify(convert(schema)));
     n++;
   }
