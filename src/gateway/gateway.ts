@@ -261,6 +261,7 @@ export class Gateway {
     const times = spreadCloseTimes(conns.length, periodMs);
     const start = Date.now();
     for (let i = 0; i < conns.length; i++) {
+      if (!this.#connections.has(conns[i]!)) continue; // gone by itself: nothing to wait for
       const wait = times[i]! - (Date.now() - start);
       if (wait > 0) await sleep(wait);
       conns[i]!.close(CloseCode.ServiceRestart);
