@@ -130,6 +130,10 @@ grep -q 'maxUnavailable: 0' "$WORK/cluster-set.yaml" || fail "cluster: maxUnavai
 grep -q 'terminationGracePeriodSeconds: 35' "$WORK/cluster-set.yaml" || fail "grace period is not preStop + DRAIN_PERIOD + 10"
 grep -q '"helm.sh/hook": pre-install,pre-upgrade\|helm.sh/hook: pre-install,pre-upgrade' "$WORK/cluster-set.yaml" ||
   fail "cluster: no pre-install/pre-upgrade migration hook"
+# The migration Job's pod must not match the Service's selector.
+awk '/^---/ { job = 0; pod = 0 } /^kind: Job/ { job = 1 } job && /^  template:/ { pod = 1 }
+  pod && /app.kubernetes.io\/name: roomcast$/ { bad = 1 } END { exit bad }' \
+  "$WORK/cluster-set.yaml" || fail "the migration pod carries the server's selector labels"
 # values.schema.json and the template guards refuse bad values at render time.
 refuse() {
   local why=$1
