@@ -13,7 +13,14 @@ import type { Broker } from "./ports/broker.js";
 import type { Store } from "./ports/store.js";
 import { createBroker, createStore } from "./adapters.js";
 
-const DRAIN_WINDOW_MS = 5000;
+// After DRAIN_PERIOD, this long for the last closes, the session flush and the
+// store and broker to close; past it the process exits 1 rather than outlive
+// the pod's grace period (DRAIN_PERIOD + 10 s in the chart) and be killed.
+const SHUTDOWN_GRACE_MS = 5000;
+
+// A second signal exits at once with the shell's code for "killed by it".
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+type StopSignal = keyof typeof SIGNAL_EXIT_CODES;
 
 function describeMode(store: Store, broker: Broker): string {
   if (!broker.capabilities.distributed) return "embedded";
@@ -131,17 +138,33 @@ async function main(): Promise<void> {
   );
 
   let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
+  const stop = async (signal: StopSignal): Promise<void> => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting without finishing the drain");
+      process.exit(SIGNAL_EXIT_CODES[signal]);
+    }
     stopping = true;
-    log.info({ signal }, "draining");
-    await gateway.drain(DRAIN_WINDOW_MS);
+    const started = Date.now();
+    log.info({ signal, drainPeriodMs: config.DRAIN_PERIOD }, "draining");
+    setTimeout(() => {
+      log.error({ elapsedMs: Date.now() - started }, "drain did not finish in time; exiting");
+      process.exit(1);
+    }, config.DRAIN_PERIOD + SHUTDOWN_GRACE_MS).unref();
+    await gateway.drain(config.DRAIN_PERIOD);
     housekeeping.stop();
+    // Every socket is closed and detached (each detach saves its session);
+    // save whatever acks are still pending so clients resume on another node
+    // exactly where they were.
+    try {
+      await router.flushAll();
+    } catch (err) {
+      log.error({ err }, "drain: sessions could not all be saved");
+    }
     await router.close();
     await gateway.close();
     await broker.close();
     await store.close();
-    log.info("stopped");
+    log.info({ elapsedMs: Date.now() - started }, "stopped");
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));

@@ -96,6 +96,7 @@ export const configSchema = z.object({
   FIRST_FRAME_TIMEOUT: duration.default("10s"),
   BAD_FRAME_LIMIT: int(1, 1_000_000).default(10),
   BAD_FRAME_WINDOW: duration.default("1m"),
+  DRAIN_PERIOD: duration.default("20s"),
 
   AUTH_JWT_SECRET: z.string().min(1).optional(),
   AUTH_JWT_PUBLIC_KEY: z.string().min(1).optional(),

@@ -16,6 +16,7 @@ import type { Router, SessionGrant } from "../core/router.js";
 import type { Logger } from "../observability/logging.js";
 import type { Member } from "../core/member.js";
 import { Heartbeat, type Beating } from "./heartbeat.js";
+import { spreadCloseTimes } from "./drain-schedule.js";
 import { rejectUpgrade } from "./http-reject.js";
 import { WsOutlet, type OutletLimits } from "./ws-outlet.js";
 
@@ -315,18 +316,27 @@ export class Gateway {
   }
 
   /**
-   * Draining: readiness turns false, new upgrades get 503, and open sockets
-   * are closed with 1012 (reconnect elsewhere) spread over `windowMs`.
+   * Draining (HTTP.md "Drain"): readiness turns false and new upgrades get
+   * 503 at once; the open sockets are closed with 1012 (reconnect elsewhere)
+   * one at a time, spread over `periodMs` (see drain-schedule.ts), the last
+   * by its end. Resolves once every socket is gone, or `settleMs` after the
+   * last close if a peer never answers it.
    */
-  async drain(windowMs: number): Promise<void> {
+  async drain(periodMs: number, settleMs = 2000): Promise<void> {
     this.#draining = true;
     const conns = [...this.#connections];
-    const step = conns.length > 0 ? windowMs / conns.length : 0;
+    const times = spreadCloseTimes(conns.length, periodMs);
+    const start = Date.now();
     for (let i = 0; i < conns.length; i++) {
-      const conn = conns[i]!;
-      if (step >= 1 && i > 0 && i % 100 === 0) await new Promise((r) => setTimeout(r, step * 100));
-      conn.outlet.close(CloseCode.ServiceRestart);
+      if (!this.#connections.has(conns[i]!)) continue; // gone by itself: nothing to wait for
+      const wait = times[i]! - (Date.now() - start);
+      if (wait > 0) await sleep(wait);
+      conns[i]!.close(CloseCode.ServiceRestart);
     }
+    // Upgrades that were past the draining check when the drain began.
+    for (const conn of this.#connections) conn.close(CloseCode.ServiceRestart);
+    const deadline = Date.now() + settleMs;
+    while (this.#connections.size > 0 && Date.now() < deadline) await sleep(20);
   }
 
   /** Re-reads the TLS certificate and key (SIGHUP); open sockets are kept. */
@@ -359,4 +369,8 @@ function bearerToken(req: IncomingMessage): string | undefined {
   if (header === undefined) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match?.[1] ?? "";
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
