@@ -8,6 +8,9 @@ import { Housekeeping } from "./core/housekeeping.js";
 import { Router } from "./core/router.js";
 import { Gateway } from "./gateway/gateway.js";
 import { createLogger } from "./observability/logging.js";
+import { Metrics } from "./observability/metrics.js";
+import { NodeTelemetry } from "./observability/telemetry.js";
+import { startTracing, traceIds, tracingSettings } from "./observability/tracing.js";
 import type { Broker } from "./ports/broker.js";
 import type { Store } from "./ports/store.js";
 import { createBroker, createStore } from "./adapters.js";
@@ -30,13 +33,23 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.LOG_LEVEL);
+  const tracingOn = tracingSettings(config).endpoint !== undefined;
+  const log = createLogger(config.LOG_LEVEL, tracingOn ? traceIds : undefined);
+  const telemetry = new NodeTelemetry({
+    metrics: config.METRICS_ENABLED ? new Metrics() : undefined,
+    tracing: await startTracing(tracingSettings(config), log),
+    metricsPath: config.METRICS_PATH,
+    metricsPort: config.METRICS_PORT,
+    host: config.HOST,
+    log,
+  });
 
   const store = new GuardedStore(await createStore(config, log), {
     timeoutMs: config.STORE_TIMEOUT,
+    ...telemetry.storeHooks(),
   });
   await store.open();
-  const broker = await createBroker(config, log);
+  const broker = telemetry.broker(await createBroker(config, log));
   await broker.open();
 
   const mode = describeMode(store, broker);
@@ -61,6 +74,7 @@ async function main(): Promise<void> {
       ackFlushIntervalMs: config.ACK_FLUSH_INTERVAL,
       badFrameLimit: config.BAD_FRAME_LIMIT,
       badFrameWindowMs: config.BAD_FRAME_WINDOW,
+      telemetry,
     },
     log,
   );
@@ -91,10 +105,21 @@ async function main(): Promise<void> {
       firstFrameTimeoutMs: config.FIRST_FRAME_TIMEOUT,
     },
     log,
+    telemetry,
   );
+  const metricsPort = await telemetry.listen();
   const port = await gateway.listen();
   log.info(
-    { port, path: config.WS_PATH, mode, store: config.STORE, broker: config.BROKER },
+    {
+      port,
+      path: config.WS_PATH,
+      mode,
+      store: config.STORE,
+      broker: config.BROKER,
+      ...(config.METRICS_ENABLED && { metricsPath: config.METRICS_PATH }),
+      ...(metricsPort !== undefined && { metricsPort }),
+      tracing: tracingOn,
+    },
     "listening",
   );
 
@@ -109,6 +134,7 @@ async function main(): Promise<void> {
     await gateway.close();
     await broker.close();
     await store.close();
+    await telemetry.close();
     log.info("stopped");
     process.exit(0);
   };

@@ -15,6 +15,7 @@ import { DecodeError, FrameTooLargeError, envelope } from "../protocol/codec.js"
 import { CloseCode, ErrorCode, WireError } from "../protocol/errors.js";
 import { ErrorSchema, type Envelope } from "../protocol/gen/roomcast/v1/envelope_pb.js";
 import type { Logger } from "../observability/logging.js";
+import type { CoreMetrics } from "../ports/telemetry.js";
 import type { Outlet } from "./outlet.js";
 import type { Seat } from "./room.js";
 
@@ -27,6 +28,7 @@ export interface MemberOptions {
   readonly badFrameLimit: number;
   readonly badFrameWindowMs: number;
   readonly log: Logger;
+  readonly metrics?: CoreMetrics;
 }
 
 type Task = () => Promise<void>;
@@ -82,6 +84,7 @@ export class Member {
     const value = create(ErrorSchema, { code: err.code, message: err.message });
     if (err.ref !== undefined) value.ref = err.ref;
     if (err.retryAfterMs !== undefined) value.retryAfterMs = err.retryAfterMs;
+    this.#opts.metrics?.error(err.code);
     this.send(envelope({ case: "error", value }));
   }
 

@@ -16,6 +16,7 @@ import { checkRoomId, validateMessage } from "../protocol/validate.js";
 import type { Logger } from "../observability/logging.js";
 import type { Broker } from "../ports/broker.js";
 import type { NewMessage, Store } from "../ports/store.js";
+import { noTelemetry, type Telemetry, type TraceFields } from "../ports/telemetry.js";
 import { Delivery } from "./delivery.js";
 import { Member, type MemberHost, type MemberOptions } from "./member.js";
 import { NodeControl } from "./node-control.js";
@@ -35,6 +36,8 @@ export interface RouterOptions {
   readonly ackFlushIntervalMs: number;
   readonly badFrameLimit: number;
   readonly badFrameWindowMs: number;
+  /** Metrics and tracing; none when absent. */
+  readonly telemetry?: Telemetry;
 }
 
 /** The outcome of a publish that was stored (or found stored). */
@@ -52,14 +55,17 @@ export class Router implements MemberHost {
   readonly #control: NodeControl;
   /** Shared by every member (one object per node, not per connection). */
   readonly #memberOptions: MemberOptions;
+  readonly #telemetry: Telemetry;
 
   constructor(store: Store, broker: Broker, opts: RouterOptions, log: Logger) {
     this.#store = store;
     this.#opts = opts;
+    this.#telemetry = opts.telemetry ?? noTelemetry;
     this.#memberOptions = {
       badFrameLimit: opts.badFrameLimit,
       badFrameWindowMs: opts.badFrameWindowMs,
       log,
+      metrics: this.#telemetry.metrics,
     };
     this.#rooms = new Rooms(store, broker, opts, log);
     this.#sessions = new Sessions(store, opts, (member) => this.#leaveAll(member), log);
@@ -238,7 +244,9 @@ export class Router implements MemberHost {
     if (!member.rooms.has(msg.target)) {
       throw new WireError(ErrorCode.NotJoined, undefined, msg.messageId ?? msg.target);
     }
+    const acked = this.#telemetry.metrics.publishTimer();
     const result = await this.publish(msg.target, msg, member.id);
+    acked();
     member.send(
       envelope({
         case: "ack",
@@ -262,13 +270,24 @@ export class Router implements MemberHost {
   async publish(roomId: string, msg: Message, senderId: string): Promise<Published> {
     checkRoomId(roomId);
     validateMessage(msg);
+    return this.#telemetry.tracing.publish(roomId, msg, (trace) =>
+      this.#publish(roomId, msg, senderId, trace),
+    );
+  }
+
+  async #publish(
+    roomId: string,
+    msg: Message,
+    senderId: string,
+    trace: TraceFields,
+  ): Promise<Published> {
     const stored: NewMessage = {
       messageId: msg.messageId ?? randomUUID(),
       senderId,
       sentAt: msg.sentAt ?? new Date().toISOString(),
       content: msg.content,
-      ...(msg.traceparent !== undefined && { traceparent: msg.traceparent }),
-      ...(msg.tracestate !== undefined && { tracestate: msg.tracestate }),
+      ...(trace.traceparent !== undefined && { traceparent: trace.traceparent }),
+      ...(trace.tracestate !== undefined && { tracestate: trace.tracestate }),
     };
     let result;
     try {
@@ -279,6 +298,7 @@ export class Router implements MemberHost {
     if (result.duplicate) {
       void this.#rooms.announce(roomId, result.offset);
     } else {
+      this.#telemetry.metrics.published();
       this.#rooms.deliver(
         roomId,
         Delivery.fromMessage(

@@ -9,6 +9,7 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { CloseCode } from "../protocol/errors.js";
 import type { Logger } from "../observability/logging.js";
 import type { SessionRoom, Store } from "../ports/store.js";
+import type { Telemetry } from "../ports/telemetry.js";
 import type { Member } from "./member.js";
 
 export function newToken(): string {
@@ -34,6 +35,7 @@ export interface SessionGrant {
 export interface SessionOptions {
   readonly sessionTtlMs: number;
   readonly ackFlushIntervalMs: number;
+  readonly telemetry?: Telemetry;
 }
 
 export class Sessions {
@@ -78,7 +80,9 @@ export class Sessions {
     const expiresAt = Date.now() + this.#opts.sessionTtlMs;
     if (token !== undefined && token !== "") {
       const record = await this.#store.resumeSession(hashToken(token), hashToken(fresh), expiresAt);
-      if (record !== undefined && record.userId === userId) {
+      const resumed = record !== undefined && record.userId === userId;
+      this.#opts.telemetry?.metrics.resume(resumed ? "resumed" : "failed");
+      if (resumed) {
         const live = this.#members.get(record.memberId);
         const rooms = live !== undefined ? this.#takeOver(live) : record.rooms;
         return {

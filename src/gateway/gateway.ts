@@ -11,8 +11,9 @@ import { StoreError } from "../ports/store-error.js";
 import type { Router, SessionGrant } from "../core/router.js";
 import type { Logger } from "../observability/logging.js";
 import type { Member } from "../core/member.js";
+import { noGatewayTelemetry, type GatewayTelemetry } from "../ports/telemetry.js";
 import { Heartbeat, type Beating } from "./heartbeat.js";
-import { rejectUpgrade } from "./http-reject.js";
+import { rejectUpgrade, upgradeStatus } from "./http-reject.js";
 import { WsOutlet, type OutletLimits } from "./ws-outlet.js";
 
 export interface GatewayOptions {
@@ -39,6 +40,7 @@ interface ConnectionHooks {
   readonly connections: Set<Connection>;
   readonly router: Router;
   readonly log: Logger;
+  readonly telemetry: GatewayTelemetry;
 }
 
 const kConnection = Symbol("roomcast.connection");
@@ -98,9 +100,10 @@ function onError(this: ConnectedSocket, err: Error): void {
   );
 }
 
-function onClose(this: ConnectedSocket): void {
+function onClose(this: ConnectedSocket, code: number): void {
   const conn = this[kConnection];
   if (conn === undefined) return;
+  conn.hooks.telemetry.disconnected(code);
   conn.hooks.heartbeat.delete(conn);
   conn.hooks.connections.delete(conn);
   conn.hooks.router.detach(conn.member);
@@ -118,16 +121,25 @@ export class Gateway {
   readonly #hooks: ConnectionHooks;
   /** One object per node, shared by every outlet. */
   readonly #outletLimits: OutletLimits;
+  readonly #telemetry: GatewayTelemetry;
   #draining = false;
 
-  constructor(router: Router, readiness: ReadinessCheck, opts: GatewayOptions, log: Logger) {
+  constructor(
+    router: Router,
+    readiness: ReadinessCheck,
+    opts: GatewayOptions,
+    log: Logger,
+    telemetry: GatewayTelemetry = noGatewayTelemetry,
+  ) {
     this.#router = router;
+    this.#telemetry = telemetry;
     this.#opts = opts;
     this.#log = log;
     this.#readiness = readiness;
     this.#outletLimits = {
       maxBufferedBytes: opts.maxBufferedBytes,
       slowConsumerGraceMs: opts.slowConsumerGraceMs,
+      onSlowConsumer: (why) => telemetry.slowConsumer(why),
     };
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -142,12 +154,17 @@ export class Gateway {
       connections: this.#connections,
       router,
       log,
+      telemetry,
     };
     this.#http = createServer((req, res) => this.#request(req, res));
     this.#http.headersTimeout = opts.handshakeTimeoutMs;
     this.#http.requestTimeout = opts.handshakeTimeoutMs;
     this.#http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      void this.#upgrade(req, socket, head);
+      void this.#telemetry.upgrade(
+        req,
+        () => this.#upgrade(req, socket, head),
+        () => upgradeStatus(socket),
+      );
     });
   }
 
@@ -164,6 +181,7 @@ export class Gateway {
 
   #request(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? "/").split("?")[0];
+    if (this.#telemetry.serve(req, res)) return;
     if (req.method === "GET" && path === "/healthz") {
       // Liveness: this process and its event loop answer. Never a dependency.
       json(res, 200, { status: "ok" });
@@ -236,6 +254,7 @@ export class Gateway {
     const member = this.#router.attach(grant, outlet);
     const conn = new Connection(ws, outlet, member, this.#hooks);
     this.#connections.add(conn);
+    this.#telemetry.connected();
     this.#heartbeat.add(conn);
     (ws as ConnectedSocket)[kConnection] = conn;
     // Shared listener functions (they find the connection through the
