@@ -64,9 +64,10 @@ describe("tracing - two nodes", { skip: !natsServerAvailable() }, () => {
         headers: { traceparent: upgrade.traceparent },
       });
       const b = await TestClient.connect(two.wsUrl);
-      cleanup.push(async () => {
+      cleanup.push(() => {
         a.close();
         b.close();
+        return Promise.resolve();
       });
       const room = `traced-${protocol.replace("/", "-")}`;
       for (const c of [a, b]) {
@@ -159,7 +160,7 @@ describe("tracing - two nodes", { skip: !natsServerAvailable() }, () => {
     });
     cleanup.push(() => node.stop());
     const [a] = await TestClient.open(node.wsUrl);
-    cleanup.push(async () => a.close());
+    cleanup.push(() => Promise.resolve(a.close()));
     a.send({ join_room: { room_id: "rooted" } });
     await a.next("room_joined");
     a.send({ message: { target: "rooted", content: "x" } });

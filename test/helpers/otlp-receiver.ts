@@ -4,7 +4,7 @@
 // what the node's exporter sends (the protobuf wire format read field by
 // field with @bufbuild/protobuf's BinaryReader) and keeps every span.
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import { Server, ServerCredentials, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -61,7 +61,7 @@ async function startGrpc(): Promise<OtlpReceiver> {
         spans.push(...decodeRequest(call.request));
         callback(null, Buffer.alloc(0));
       },
-    } as UntypedServiceImplementation,
+    },
   );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) =>
