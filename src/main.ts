@@ -41,6 +41,7 @@ async function main(): Promise<void> {
     metricsPath: config.METRICS_PATH,
     metricsPort: config.METRICS_PORT,
     host: config.HOST,
+    wsPath: config.WS_PATH,
     log,
   });
 

@@ -24,7 +24,10 @@ export type SlowConsumerReason = "hard_cap" | "not_draining";
 export type RateLimit = "connection" | "room" | "user";
 
 /** Every label name in use; none of them names a room, user or member. */
-export const labelNames = ["code", "limit", "result", "operation", "reason"] as const;
+export const labelNames = ["code", "limit", "result", "operation", "reason", "status"] as const;
+
+/** HTTP answers to an upgrade that get a series of their own; others count as "other". */
+const upgradeStatuses = new Set([101, 400, 401, 403, 404, 429, 500, 503]);
 
 const knownCloseCodes = new Set<number>([...Object.values(CloseCode), 1005, 1006]);
 const knownErrorCodes = new Set<string>(Object.values(ErrorCode));
@@ -53,6 +56,7 @@ export class Metrics implements CoreMetrics {
   readonly #brokerReconnects: Counter;
   readonly #slowConsumers: Counter<"reason">;
   readonly #replaySize: Histogram;
+  readonly #upgrades: Counter<"status">;
   readonly #operationLabels = new Map<string, string>();
 
   constructor() {
@@ -149,6 +153,11 @@ export class Metrics implements CoreMetrics {
       buckets: REPLAY_BUCKETS,
       registers,
     });
+    this.#upgrades = counter({
+      name: "roomcast_upgrades_total",
+      help: "WebSocket upgrade requests on the WebSocket path, by HTTP status answered (101 connected; aborted when the socket closed first).",
+      labelNames: ["status"],
+    });
     // process_* and nodejs_*, event-loop lag included (nodejs_eventloop_lag_seconds
     // and its p50/p90/p99 from a 10 ms-resolution histogram).
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
@@ -187,6 +196,12 @@ export class Metrics implements CoreMetrics {
 
   // ---- gateway, store, broker -------------------------------------------------
 
+  /** An upgrade request was answered with `status` (undefined: the socket closed first). */
+  upgraded(status: number | undefined): void {
+    const label =
+      status === undefined ? "aborted" : upgradeStatuses.has(status) ? String(status) : "other";
+    this.#upgrades.inc({ status: label });
+  }
   connected(): void {
     this.#connections++;
   }

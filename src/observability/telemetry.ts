@@ -28,6 +28,8 @@ export interface TelemetryOptions {
   /** Serve metrics only on this port (0 picks one); undefined serves them on the main port. */
   readonly metricsPort: number | undefined;
   readonly host: string;
+  /** Upgrades on this path are counted (others are 404s of no interest). */
+  readonly wsPath: string;
   readonly log: Logger;
 }
 
@@ -78,9 +80,11 @@ export class NodeTelemetry implements Telemetry, GatewayTelemetry {
     run: () => Promise<void>,
     status: () => number | undefined,
   ): Promise<void> {
-    const tracing = this.#opts.tracing;
-    if (tracing === undefined) return run();
-    return tracing.upgrade(req.headers, (req.url ?? "/").split("?")[0] ?? "/", run, status);
+    const { tracing, metrics } = this.#opts;
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const ran = tracing === undefined ? run() : tracing.upgrade(req.headers, path, run, status);
+    if (metrics === undefined || path !== this.#opts.wsPath) return ran;
+    return ran.finally(() => metrics.upgraded(status()));
   }
 
   connected(): void {

@@ -96,6 +96,15 @@ describe("metrics - scripted session", () => {
     // An unregistered close code is counted, under "other".
     assert.equal(s.value("roomcast_disconnects_total", { code: "other" }), 1);
     assert.equal(s.value("roomcast_rooms"), 1);
+    // Five upgrades (A, B, C, C again, D), all connected.
+    assert.equal(s.value("roomcast_upgrades_total", { status: "101" }), 5);
+
+    // A refused upgrade (no supported subprotocol) counts by its status.
+    await assert.rejects(TestClient.connect(server.wsUrl, { protocols: "nope.v9" }), /HTTP 400/);
+    s = await eventually(async () => {
+      const next = await scrape();
+      return next.value("roomcast_upgrades_total", { status: "400" }) === 1 ? next : undefined;
+    });
 
     // No label value anywhere is one of the ids this session used.
     const ids = [ROOM, String(sessionC["member_id"]), String(sessionC["token"])];

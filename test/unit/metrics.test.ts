@@ -20,6 +20,7 @@ const contract: Record<string, readonly string[]> = {
   roomcast_broker_reconnects_total: [],
   roomcast_slow_consumer_closes_total: ["reason"],
   roomcast_replay_messages: [],
+  roomcast_upgrades_total: ["status"],
 };
 
 async function series(m: Metrics) {
