@@ -5,8 +5,10 @@
 //
 // The fanout path only adds to plain numbers (`#published`, `#delivered`,
 // `#rooms`, `#connections`); prom-client reads them when scraped, through each
-// metric's `collect()`. A Counter.inc() per delivered frame cost far more than
-// the send itself (docs/benchmarks.md has the figure).
+// metric's `collect()`, so the fanout loop never hashes labels or calls into
+// prom-client per member. Measured (docs/benchmarks.md, CPU profiles of the
+// fanout scenario): all metrics code together is 1.0-1.7 % of server CPU,
+// mostly the once-per-publish histogram observations.
 import {
   Counter,
   Gauge,
