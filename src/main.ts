@@ -9,6 +9,9 @@ import { Router } from "./core/router.js";
 import { JwtCredentials } from "./gateway/auth.js";
 import { Gateway } from "./gateway/gateway.js";
 import { createLogger } from "./observability/logging.js";
+import { Metrics } from "./observability/metrics.js";
+import { NodeTelemetry } from "./observability/telemetry.js";
+import { startTracing, traceIds, tracingSettings } from "./observability/tracing.js";
 import type { Broker } from "./ports/broker.js";
 import type { Store } from "./ports/store.js";
 import { createBroker, createStore } from "./adapters.js";
@@ -38,13 +41,24 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.LOG_LEVEL);
+  const tracingOn = tracingSettings(config).endpoint !== undefined;
+  const log = createLogger(config.LOG_LEVEL, tracingOn ? traceIds : undefined);
+  const telemetry = new NodeTelemetry({
+    metrics: config.METRICS_ENABLED ? new Metrics() : undefined,
+    tracing: await startTracing(tracingSettings(config), log),
+    metricsPath: config.METRICS_PATH,
+    metricsPort: config.METRICS_PORT,
+    host: config.HOST,
+    wsPath: config.WS_PATH,
+    log,
+  });
 
   const store = new GuardedStore(await createStore(config, log), {
     timeoutMs: config.STORE_TIMEOUT,
+    ...telemetry.storeHooks(),
   });
   await store.open();
-  const broker = await createBroker(config, log);
+  const broker = telemetry.broker(await createBroker(config, log));
   await broker.open();
 
   const mode = describeMode(store, broker);
@@ -88,6 +102,7 @@ async function main(): Promise<void> {
       ackFlushIntervalMs: config.ACK_FLUSH_INTERVAL,
       badFrameLimit: config.BAD_FRAME_LIMIT,
       badFrameWindowMs: config.BAD_FRAME_WINDOW,
+      telemetry,
     },
     log,
     credentials,
@@ -130,10 +145,21 @@ async function main(): Promise<void> {
     },
     log,
     credentials,
+    telemetry,
   );
+  const metricsPort = await telemetry.listen();
   const port = await gateway.listen();
   log.info(
-    { port, path: config.WS_PATH, mode, store: config.STORE, broker: config.BROKER },
+    {
+      port,
+      path: config.WS_PATH,
+      mode,
+      store: config.STORE,
+      broker: config.BROKER,
+      ...(config.METRICS_ENABLED && { metricsPath: config.METRICS_PATH }),
+      ...(metricsPort !== undefined && { metricsPort }),
+      tracing: tracingOn,
+    },
     "listening",
   );
 
@@ -164,6 +190,7 @@ async function main(): Promise<void> {
     await gateway.close();
     await broker.close();
     await store.close();
+    await telemetry.close();
     log.info({ elapsedMs: Date.now() - started }, "stopped");
     process.exit(0);
   };

@@ -74,6 +74,7 @@ const algorithms = list.pipe(
 const roomPatterns = list.refine((ps) => ps.every(isRoomPattern), {
   message: "patterns are *, a room id, or a prefix ending in *",
 });
+const otlpProtocol = z.enum(["grpc", "http/protobuf", "http/json"]);
 
 /** name → [schema, default as the environment would spell it, description] */
 export const configSchema = z.object({
@@ -139,6 +140,31 @@ export const configSchema = z.object({
     .regex(/^[A-Za-z0-9_-]+$/)
     .default("roomcast"),
   GAP_WAIT: duration.default("50ms"),
+
+  METRICS_ENABLED: flag.default("true"),
+  METRICS_PATH: z
+    .string()
+    .regex(/^\/\S*$/, "must start with /")
+    .default("/metrics"),
+  METRICS_PORT: int(0, 65535).optional(),
+
+  // OpenTelemetry's own variables: validated here, read by tracing.ts and the SDK.
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().url().optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol.default("grpc"),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol.optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).default("roomcast"),
+  OTEL_TRACES_SAMPLER: z
+    .enum([
+      "always_on",
+      "always_off",
+      "traceidratio",
+      "parentbased_always_on",
+      "parentbased_always_off",
+      "parentbased_traceidratio",
+    ])
+    .default("parentbased_always_on"),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

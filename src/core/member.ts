@@ -16,6 +16,7 @@ import { CloseCode, ErrorCode, WireError } from "../protocol/errors.js";
 import { ErrorSchema, type Envelope } from "../protocol/gen/roomcast/v1/envelope_pb.js";
 import type { Logger } from "../observability/logging.js";
 import { Grants, type Identity } from "./access.js";
+import type { CoreMetrics } from "../ports/telemetry.js";
 import type { Outlet } from "./outlet.js";
 import type { Seat } from "./room.js";
 
@@ -28,6 +29,7 @@ export interface MemberOptions {
   readonly badFrameLimit: number;
   readonly badFrameWindowMs: number;
   readonly log: Logger;
+  readonly metrics?: CoreMetrics;
 }
 
 type Task = () => Promise<void>;
@@ -125,6 +127,7 @@ export class Member {
     const value = create(ErrorSchema, { code: err.code, message: err.message });
     if (err.ref !== undefined) value.ref = err.ref;
     if (err.retryAfterMs !== undefined) value.retryAfterMs = err.retryAfterMs;
+    this.#opts.metrics?.error(err.code);
     this.send(envelope({ case: "error", value }));
   }
 

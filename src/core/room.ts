@@ -15,6 +15,7 @@ import { ErrorCode, WireError } from "../protocol/errors.js";
 import { RoomJoinedSchema } from "../protocol/gen/roomcast/v1/envelope_pb.js";
 import type { Logger } from "../observability/logging.js";
 import type { HistoryPage, SessionRoom, Store } from "../ports/store.js";
+import { noMetrics, type CoreMetrics } from "../ports/telemetry.js";
 import { Delivery } from "./delivery.js";
 import type { Outlet } from "./outlet.js";
 import { unavailable } from "./store-failure.js";
@@ -55,6 +56,7 @@ export interface RoomOptions {
   /** Most messages a join with `since` replays; more missed → recovered: false. */
   readonly replayLimit: number;
   readonly log: Logger;
+  readonly metrics?: CoreMetrics;
 }
 
 const MAX_GAP_READ = 1000;
@@ -115,6 +117,7 @@ interface JoinPlan {
 export class Room {
   readonly id: string;
   readonly #opts: RoomOptions;
+  readonly #metrics: CoreMetrics;
   readonly #members = new Set<Membership>();
   readonly #pending = new Map<bigint, Delivery>();
   #started = false;
@@ -127,6 +130,7 @@ export class Room {
   constructor(id: string, opts: RoomOptions) {
     this.id = id;
     this.#opts = opts;
+    this.#metrics = opts.metrics ?? noMetrics;
     this.#gapBackoffMs = opts.gapWaitMs;
   }
 
@@ -237,6 +241,7 @@ export class Room {
     const replay = page.messages
       .filter((msg) => msg.offset <= page.head)
       .map((msg) => Delivery.fromStored(msg));
+    this.#metrics.replayed(replay.length);
     return { joinedAt: page.head, recovered, replay, from: since.offset };
   }
 
@@ -248,6 +253,7 @@ export class Room {
    */
   async #goLive(m: Membership, replay: readonly Delivery[]): Promise<void> {
     let batch: readonly Delivery[] = replay;
+    let sent = 0;
     for (;;) {
       for (const d of batch) {
         if (m.outlet.backlogged) await m.outlet.drained();
@@ -257,13 +263,16 @@ export class Room {
         if (d.offset > m.sentUpTo + 1n) {
           sendJoined(m.outlet, this.id, this.#epoch, d.offset - 1n, false);
         }
+        const before = m.sentUpTo;
         m.send(d);
+        if (m.sentUpTo !== before) sent++;
       }
       const buffered = m.buffer ?? [];
       if (buffered.length === 0) break;
       m.buffer = [];
       batch = buffered;
     }
+    if (sent > 0) this.#metrics.delivered(sent);
     m.buffer = undefined;
     m.live = true;
     m.ahead = m.sentUpTo > this.#delivered;
@@ -305,6 +314,8 @@ export class Room {
 
   #emit(d: Delivery): void {
     this.#delivered = d.offset;
+    // Counted here, once per message, not per member (see ports/telemetry.ts).
+    let sent = 0;
     for (const m of this.#members) {
       if (!m.live) {
         m.buffer?.push(d);
@@ -314,8 +325,12 @@ export class Room {
         if (d.offset <= m.sentUpTo) continue;
         m.ahead = false;
       }
-      if (m.outlet.send(d.encoded(m.outlet.codec))) m.sentUpTo = d.offset;
+      if (m.outlet.send(d.encoded(m.outlet.codec))) {
+        m.sentUpTo = d.offset;
+        sent++;
+      }
     }
+    if (sent > 0) this.#metrics.delivered(sent);
   }
 
   #drain(): void {

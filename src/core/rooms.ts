@@ -7,6 +7,7 @@ import { ErrorCode, WireError } from "../protocol/errors.js";
 import type { Logger } from "../observability/logging.js";
 import type { Broker, Subscription } from "../ports/broker.js";
 import type { Store } from "../ports/store.js";
+import { noTelemetry, type Telemetry } from "../ports/telemetry.js";
 import { BrokerFanout } from "./broker-fanout.js";
 import { Delivery } from "./delivery.js";
 import { Room } from "./room.js";
@@ -15,6 +16,7 @@ import { RETRY_AFTER_MS } from "./store-failure.js";
 export interface RoomsOptions {
   readonly gapWaitMs: number;
   readonly replayLimit: number;
+  readonly telemetry?: Telemetry;
 }
 
 interface Entry {
@@ -30,6 +32,7 @@ export class Rooms {
   readonly #broker: Broker;
   readonly #opts: RoomsOptions;
   readonly #log: Logger;
+  readonly #telemetry: Telemetry;
   readonly #entries = new Map<string, Entry>();
   /** Publishes to other nodes; absent for the in-process broker (one node). */
   readonly #fanout: BrokerFanout | undefined;
@@ -39,6 +42,7 @@ export class Rooms {
     this.#broker = broker;
     this.#opts = opts;
     this.#log = log;
+    this.#telemetry = opts.telemetry ?? noTelemetry;
     this.#fanout = broker.capabilities.distributed ? new BrokerFanout(broker, log) : undefined;
     // After a broker outage, messages published meanwhile are only in the store.
     broker.onStatus((connected) => {
@@ -59,7 +63,9 @@ export class Rooms {
         gapWaitMs: this.#opts.gapWaitMs,
         replayLimit: this.#opts.replayLimit,
         log: this.#log,
+        metrics: this.#telemetry.metrics,
       });
+      this.#telemetry.metrics.rooms(1);
       const created: Entry = { room, ready: Promise.resolve(), users: 0, subscription: undefined };
       created.ready = this.#open(created);
       this.#entries.set(roomId, created);
@@ -82,6 +88,7 @@ export class Rooms {
     entry.users--;
     if (entry.users > 0) return;
     this.#entries.delete(roomId);
+    this.#telemetry.metrics.rooms(-1);
     entry.room.close();
     // The subscription may still be opening; drop it once it exists.
     entry.ready
@@ -93,7 +100,10 @@ export class Rooms {
 
   /** A message was just stored: this node's members and every other node get it. */
   deliver(roomId: string, delivery: Delivery): void {
-    this.#entries.get(roomId)?.room.offer(delivery);
+    const room = this.#entries.get(roomId)?.room;
+    if (room !== undefined) {
+      this.#telemetry.tracing.deliver(roomId, delivery.message, false, () => room.offer(delivery));
+    }
     this.#fanout?.publish(roomId, delivery);
   }
 
@@ -127,7 +137,9 @@ export class Rooms {
           this.#log.warn({ err, room: room.id }, "undecodable broker payload dropped");
           return;
         }
-        if (d !== undefined) room.offer(d);
+        if (d !== undefined) {
+          this.#telemetry.tracing.deliver(room.id, d.message, true, () => room.offer(d));
+        }
       });
     }
     const page = await this.#store.read(room.id, 0n, 0);

@@ -17,6 +17,7 @@ import type { Logger } from "../observability/logging.js";
 import type { Broker } from "../ports/broker.js";
 import type { NewMessage, Store } from "../ports/store.js";
 import { CredentialError, Grants, type Credentials, type Identity } from "./access.js";
+import { noTelemetry, type Telemetry, type TraceFields } from "../ports/telemetry.js";
 import { Delivery } from "./delivery.js";
 import { Member, type MemberHost, type MemberOptions } from "./member.js";
 import { NodeControl } from "./node-control.js";
@@ -36,6 +37,8 @@ export interface RouterOptions {
   readonly ackFlushIntervalMs: number;
   readonly badFrameLimit: number;
   readonly badFrameWindowMs: number;
+  /** Metrics and tracing; none when absent. */
+  readonly telemetry?: Telemetry;
 }
 
 /** Who publishes: a member (with its user and grants) or the server itself. */
@@ -63,6 +66,7 @@ export class Router implements MemberHost {
   readonly #memberOptions: MemberOptions;
   /** Verifies `refresh` tokens; undefined when authentication is off. */
   readonly #credentials: Credentials | undefined;
+  readonly #telemetry: Telemetry;
 
   constructor(
     store: Store,
@@ -74,10 +78,12 @@ export class Router implements MemberHost {
     this.#store = store;
     this.#opts = opts;
     this.#credentials = credentials;
+    this.#telemetry = opts.telemetry ?? noTelemetry;
     this.#memberOptions = {
       badFrameLimit: opts.badFrameLimit,
       badFrameWindowMs: opts.badFrameWindowMs,
       log,
+      metrics: this.#telemetry.metrics,
     };
     this.#rooms = new Rooms(store, broker, opts, log);
     this.#sessions = new Sessions(store, opts, (member) => this.#leaveAll(member), log);
@@ -312,11 +318,13 @@ export class Router implements MemberHost {
     if (!member.rooms.has(msg.target)) {
       throw new WireError(ErrorCode.NotJoined, undefined, msg.messageId ?? msg.target);
     }
+    const acked = this.#telemetry.metrics.publishTimer();
     const result = await this.publish(msg.target, msg, {
       senderId: member.id,
       userId: member.identity?.userId,
       grants: member.grants,
     });
+    acked();
     member.send(
       envelope({
         case: "ack",
@@ -344,13 +352,25 @@ export class Router implements MemberHost {
     if (from.grants !== undefined && !from.grants.canPublish(roomId)) {
       throw new WireError(ErrorCode.Forbidden, undefined, messageId);
     }
+    return this.#telemetry.tracing.publish(roomId, msg, (trace) =>
+      this.#publish(roomId, msg, messageId, from, trace),
+    );
+  }
+
+  async #publish(
+    roomId: string,
+    msg: Message,
+    messageId: string,
+    from: Publisher,
+    trace: TraceFields,
+  ): Promise<Published> {
     const stored: NewMessage = {
       messageId,
       senderId: from.senderId,
       sentAt: msg.sentAt ?? new Date().toISOString(),
       content: msg.content,
-      ...(msg.traceparent !== undefined && { traceparent: msg.traceparent }),
-      ...(msg.tracestate !== undefined && { tracestate: msg.tracestate }),
+      ...(trace.traceparent !== undefined && { traceparent: trace.traceparent }),
+      ...(trace.tracestate !== undefined && { tracestate: trace.tracestate }),
       ...(from.userId !== undefined && { userId: from.userId }),
     };
     let result;
@@ -362,6 +382,7 @@ export class Router implements MemberHost {
     if (result.duplicate) {
       void this.#rooms.announce(roomId, result.offset);
     } else {
+      this.#telemetry.metrics.published();
       this.#rooms.deliver(
         roomId,
         Delivery.fromMessage(

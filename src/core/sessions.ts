@@ -10,6 +10,7 @@ import { CloseCode } from "../protocol/errors.js";
 import type { Logger } from "../observability/logging.js";
 import type { SessionRoom, Store } from "../ports/store.js";
 import type { Identity } from "./access.js";
+import type { Telemetry } from "../ports/telemetry.js";
 import type { Member } from "./member.js";
 
 export function newToken(): string {
@@ -37,6 +38,7 @@ export interface SessionGrant {
 export interface SessionOptions {
   readonly sessionTtlMs: number;
   readonly ackFlushIntervalMs: number;
+  readonly telemetry?: Telemetry;
 }
 
 export class Sessions {
@@ -80,8 +82,16 @@ export class Sessions {
     let fresh = newToken();
     const expiresAt = Date.now() + this.#opts.sessionTtlMs;
     if (token !== undefined && token !== "") {
-      const record = await this.#store.resumeSession(hashToken(token), hashToken(fresh), expiresAt);
-      if (record !== undefined && record.userId !== userId) {
+      let record;
+      try {
+        record = await this.#store.resumeSession(hashToken(token), hashToken(fresh), expiresAt);
+      } catch (err) {
+        this.#opts.telemetry?.metrics.resume("error");
+        throw err;
+      }
+      const resumed = record !== undefined && record.userId === userId;
+      this.#opts.telemetry?.metrics.resume(resumed ? "resumed" : "expired");
+      if (record !== undefined && !resumed) {
         // Another user's session stays its owner's: the rotation is undone so
         // the owner's token still resumes it, and the caller's fresh session
         // gets a token of its own (reusing `fresh` would collide with the

@@ -15,9 +15,10 @@ import { CertificateReloader, readPair, type TlsFiles } from "./tls.js";
 import type { Router, SessionGrant } from "../core/router.js";
 import type { Logger } from "../observability/logging.js";
 import type { Member } from "../core/member.js";
+import { noGatewayTelemetry, type GatewayTelemetry } from "../ports/telemetry.js";
 import { Heartbeat, type Beating } from "./heartbeat.js";
 import { spreadCloseTimes } from "./drain-schedule.js";
-import { rejectUpgrade } from "./http-reject.js";
+import { rejectUpgrade, upgradeStatus } from "./http-reject.js";
 import { WsOutlet, type OutletLimits } from "./ws-outlet.js";
 
 export interface GatewayOptions {
@@ -47,6 +48,7 @@ interface ConnectionHooks {
   readonly connections: Set<Connection>;
   readonly router: Router;
   readonly log: Logger;
+  readonly telemetry: GatewayTelemetry;
 }
 
 const kConnection = Symbol("roomcast.connection");
@@ -108,9 +110,10 @@ function onError(this: ConnectedSocket, err: Error): void {
   );
 }
 
-function onClose(this: ConnectedSocket): void {
+function onClose(this: ConnectedSocket, code: number): void {
   const conn = this[kConnection];
   if (conn === undefined) return;
+  conn.hooks.telemetry.disconnected(code);
   conn.hooks.heartbeat.delete(conn);
   conn.hooks.connections.delete(conn);
   conn.slot?.release();
@@ -133,6 +136,7 @@ export class Gateway {
   /** Undefined when authentication is off. */
   readonly #credentials: Credentials | undefined;
   readonly #certificates: CertificateReloader | undefined;
+  readonly #telemetry: GatewayTelemetry;
   #draining = false;
 
   constructor(
@@ -141,16 +145,19 @@ export class Gateway {
     opts: GatewayOptions,
     log: Logger,
     credentials?: Credentials,
+    telemetry: GatewayTelemetry = noGatewayTelemetry,
   ) {
     this.#router = router;
     this.#credentials = credentials;
     this.#admission = new Admission(opts.limits);
+    this.#telemetry = telemetry;
     this.#opts = opts;
     this.#log = log;
     this.#readiness = readiness;
     this.#outletLimits = {
       maxBufferedBytes: opts.maxBufferedBytes,
       slowConsumerGraceMs: opts.slowConsumerGraceMs,
+      onSlowConsumer: (why) => telemetry.slowConsumer(why),
     };
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -165,6 +172,7 @@ export class Gateway {
       connections: this.#connections,
       router,
       log,
+      telemetry,
     };
     const handler = (req: IncomingMessage, res: ServerResponse) => this.#request(req, res);
     if (opts.tls === undefined) {
@@ -177,7 +185,11 @@ export class Gateway {
     this.#http.headersTimeout = opts.handshakeTimeoutMs;
     this.#http.requestTimeout = opts.handshakeTimeoutMs;
     this.#http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      void this.#upgrade(req, socket, head);
+      void this.#telemetry.upgrade(
+        req,
+        () => this.#upgrade(req, socket, head),
+        () => upgradeStatus(socket),
+      );
     });
   }
 
@@ -194,6 +206,7 @@ export class Gateway {
 
   #request(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? "/").split("?")[0];
+    if (this.#telemetry.serve(req, res)) return;
     if (req.method === "GET" && path === "/healthz") {
       // Liveness: this process and its event loop answer. Never a dependency.
       json(res, 200, { status: "ok" });
@@ -304,6 +317,7 @@ export class Gateway {
     const conn = new Connection(ws, outlet, member, this.#hooks);
     conn.slot = slot;
     this.#connections.add(conn);
+    this.#telemetry.connected();
     this.#heartbeat.add(conn);
     (ws as ConnectedSocket)[kConnection] = conn;
     // Shared listener functions (they find the connection through the

@@ -4,6 +4,14 @@
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 
+/** The status each refused upgrade was answered with, for the upgrade's trace span. */
+const refusals = new WeakMap<Duplex, number>();
+
+/** What an upgrade was answered: its refusal status, 101 once upgraded, undefined if the socket died first. */
+export function upgradeStatus(socket: Duplex): number | undefined {
+  return refusals.get(socket) ?? (socket.destroyed ? undefined : 101);
+}
+
 export function rejectUpgrade(
   socket: Duplex,
   status: number,
@@ -11,6 +19,7 @@ export function rejectUpgrade(
   message: string = STATUS_CODES[status] ?? "",
   headers: Readonly<Record<string, string>> = {},
 ): void {
+  refusals.set(socket, status);
   if (!socket.writable) {
     socket.destroy();
     return;

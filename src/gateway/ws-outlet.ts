@@ -30,6 +30,8 @@ export interface OutletLimits {
   readonly maxBufferedBytes: number;
   /** How long it may stay backlogged before it is a slow consumer. */
   readonly slowConsumerGraceMs: number;
+  /** Hears each slow-consumer close ("hard cap" or "not draining"), for metrics. */
+  readonly onSlowConsumer?: (why: string) => void;
 }
 
 const toFlush: WsOutlet[] = [];
@@ -174,6 +176,7 @@ export class WsOutlet implements Outlet {
   #slowConsumer(why: string): void {
     // A reader that cannot keep up is cut off instead of slowing its rooms.
     this.#log.info({ member: this.#memberId, why }, "closing slow consumer");
+    this.#limits.onSlowConsumer?.(why);
     this.close(CloseCode.SlowConsumer);
   }
 

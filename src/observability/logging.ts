@@ -4,9 +4,11 @@ import { pino, type Logger as PinoLogger } from "pino";
 
 export type Logger = PinoLogger;
 
-export function createLogger(level: string): Logger {
+/** `ids`: fields to add to every line, e.g. the active trace's (tracing.ts traceIds). */
+export function createLogger(level: string, ids?: () => Record<string, string>): Logger {
   return pino({
     level,
+    ...(ids !== undefined && { mixin: ids }),
     base: { service: "roomcast", pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: {

@@ -25,6 +25,10 @@ export interface GuardOptions {
   readonly failures?: number;
   /** How long the breaker stays open before letting one call through. */
   readonly halfOpenAfterMs?: number;
+  /** Hears each call that ran (not one refused by the open breaker): its name and duration. */
+  readonly observe?: (operation: string, seconds: number) => void;
+  /** Runs each call, e.g. inside a trace span; absent, the call runs as it is. */
+  readonly around?: <T>(operation: string, call: () => Promise<T>) => Promise<T>;
 }
 
 export class GuardedStore implements Store {
@@ -36,9 +40,16 @@ export class GuardedStore implements Store {
   /** While open: when the next trial call may go through. */
   #openUntil = 0;
   #trialInFlight = false;
+  readonly #observe: ((operation: string, seconds: number) => void) | undefined;
+  readonly #around: (<T>(operation: string, call: () => Promise<T>) => Promise<T>) | undefined;
 
-  constructor(inner: Store, { timeoutMs, failures = 3, halfOpenAfterMs = 1000 }: GuardOptions) {
+  constructor(
+    inner: Store,
+    { timeoutMs, failures = 3, halfOpenAfterMs = 1000, observe, around }: GuardOptions,
+  ) {
     this.#inner = inner;
+    this.#observe = observe;
+    this.#around = around;
     this.#timeoutMs = timeoutMs;
     this.#failuresToOpen = failures;
     this.#halfOpenAfterMs = halfOpenAfterMs;
@@ -63,11 +74,14 @@ export class GuardedStore implements Store {
       }
       trial = this.#trialInFlight = true;
     }
+    const started = this.#observe === undefined ? 0 : performance.now();
+    const around = this.#around;
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const done = (ok: boolean) => {
         settled = true;
         clearTimeout(timer);
+        this.#observe?.(what, (performance.now() - started) / 1000);
         if (trial) this.#trialInFlight = false;
         if (ok) {
           this.#failures = 0;
@@ -87,7 +101,7 @@ export class GuardedStore implements Store {
       }, this.#timeoutMs);
       let pending: Promise<T>;
       try {
-        pending = fn();
+        pending = around === undefined ? fn() : around(what, fn);
       } catch (err) {
         pending = Promise.reject(err instanceof Error ? err : new Error(String(err)));
       }
