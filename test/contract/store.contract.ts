@@ -382,7 +382,11 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
       );
       // The user may connect again: a new session works.
       const fresh = unique("fresh");
-      await store.createSession({ memberId: fresh, userId: user, rooms }, fresh, Date.now() + WINDOW);
+      await store.createSession(
+        { memberId: fresh, userId: user, rooms },
+        fresh,
+        Date.now() + WINDOW,
+      );
       assert.equal(
         (await store.resumeSession(fresh, unique("w"), Date.now() + WINDOW))?.memberId,
         fresh,
