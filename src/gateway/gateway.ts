@@ -35,6 +35,8 @@ export interface GatewayOptions {
   readonly limits: AdmissionLimits;
   /** Native HTTPS/WSS when set. */
   readonly tls?: TlsFiles | undefined;
+  /** Answers /api/* (the server API, api.ts); false for other paths. */
+  readonly api?: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
 }
 
 /** What /readyz reports: every dependency connected and not draining. */
@@ -192,6 +194,7 @@ export class Gateway {
   }
 
   #request(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#opts.api?.(req, res) === true) return;
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && path === "/healthz") {
       // Liveness: this process and its event loop answer. Never a dependency.
