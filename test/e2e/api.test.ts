@@ -4,42 +4,11 @@
 // paging, presence, and disconnect (4502, no resume).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { SignJWT } from "jose";
 import { TestClient } from "../helpers/client.js";
+import { API_TEST_KEY, API_TEST_SECRET as SECRET, api, token } from "../helpers/api.js";
 import { startServer, type ServerProcess } from "../helpers/server.js";
 
-const KEY = "test-key-2";
-const SECRET = "api-test-secret-that-is-long-enough-for-hs256";
-
-export async function api(
-  node: ServerProcess,
-  method: string,
-  path: string,
-  body?: unknown,
-  key: string | null = KEY,
-): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-  const res = await fetch(`${node.httpUrl}${path}`, {
-    method,
-    headers: {
-      ...(key !== null && { Authorization: `Bearer ${key}` }),
-      ...(body !== undefined && { "Content-Type": "application/json" }),
-    },
-    ...(body !== undefined && { body: typeof body === "string" ? body : JSON.stringify(body) }),
-  });
-  return {
-    status: res.status,
-    body: (await res.json()) as Record<string, unknown>,
-    headers: res.headers,
-  };
-}
-
-export function token(sub: string): Promise<string> {
-  return new SignJWT({})
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(sub)
-    .setExpirationTime("1h")
-    .sign(new TextEncoder().encode(SECRET));
-}
+const KEY = API_TEST_KEY;
 
 const code = (r: { body: Record<string, unknown> }) =>
   (r.body["error"] as Record<string, unknown> | undefined)?.["code"];
