@@ -207,6 +207,9 @@ export class Presence {
     room.holds++;
     if (!this.#distributed) return;
     if (room.synced === undefined || !watch) {
+      // Without watchers, nobody kept what other nodes said up to date (they
+      // send nothing about an unwatched room): start over from their answers.
+      if (room.watchers.size === 0) this.#forgetRemote(room);
       const synced = (async () => {
         await room.subscription;
         this.#send(room, { t: "sync", n: this.#nodeId, w: watch || room.watchers.size > 0 });
@@ -498,6 +501,13 @@ export class Presence {
     for (const room of this.#rooms.values()) {
       if (room.local.size > 0 && this.#interested(room)) this.#snapshot(room);
     }
+  }
+
+  #forgetRemote(room: PresenceRoom): void {
+    for (const node of room.remote.values()) {
+      for (const id of node.members.keys()) this.#remove(room, id);
+    }
+    room.remote.clear();
   }
 
   /** Drops what nodes that went silent had (a crash: no goodbye). */

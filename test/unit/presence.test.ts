@@ -179,6 +179,14 @@ test("presence - the API query from a node without members sees every node", asy
   const seen = await n2!.presence(R);
   assert.deepEqual(seen, [{ memberId: a.member.id, userId: "alice" }]);
   assert.deepEqual(await n2!.presence("empty-room"), []);
+  // Nobody watches, so no delta tells node 2 (which keeps the room open for
+  // bob) that alice left: the next query must not report what an earlier one heard.
+  const b = await connect(n2!, undefined, identity("bob"));
+  await join(b, false);
+  assert.equal((await n2!.presence(R)).length, 2);
+  a.send({ leave_room: { room_id: R } });
+  await eventually(() => a.outlet.kinds("roomLeft").length === 1);
+  assert.deepEqual(await n2!.presence(R), [{ memberId: b.member.id, userId: "bob" }]);
 });
 
 test("presence - a burst of joins is coalesced into few diffs", async () => {
