@@ -288,10 +288,18 @@ export class Presence {
     return [...room.union].map(([memberId, u]) => ({ memberId, userId: u.userId }));
   }
 
+  /**
+   * Stops. A node shutting down (drain) says goodbye: an empty snapshot for
+   * every watched room it has members in, so watchers elsewhere see them
+   * leave at once rather than after the expiry.
+   */
   close(): void {
     clearInterval(this.#heartbeat);
     clearInterval(this.#sweep);
     for (const room of this.#rooms.values()) {
+      if (this.#distributed && room.local.size > 0 && this.#interested(room)) {
+        this.#send(room, { t: "snap", n: this.#nodeId, w: false, m: [] });
+      }
       clearTimeout(room.timer);
       void room.subscription?.then((s) => s?.unsubscribe()).catch(() => undefined);
     }

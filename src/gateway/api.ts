@@ -104,6 +104,15 @@ export class ServerApi {
   }
 
   async #serve(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    try {
+      await this.#route(req, res, path);
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      fail(res, err);
+    }
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (!this.enabled) return fail(res, new WireError(ErrorCode.NotFound, "the server API is off"));
     const found = match(path);
     if (found === undefined) return fail(res, new WireError(ErrorCode.NotFound, "no such path"));
@@ -118,12 +127,7 @@ export class ServerApi {
       res.setHeader("WWW-Authenticate", "Bearer");
       return fail(res, new WireError(ErrorCode.Unauthorized, "a valid API key is required"));
     }
-    try {
-      await this.#dispatch(route, params, req, res);
-    } catch (err) {
-      if (!(err instanceof WireError)) throw err;
-      fail(res, err);
-    }
+    await this.#dispatch(route, params, req, res);
   }
 
   async #dispatch(route: Route, params: Params, req: IncomingMessage, res: ServerResponse) {
@@ -243,8 +247,7 @@ function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    // Malformed percent-encoding: no room or user id has it; say so as that.
-    return segment;
+    throw new WireError(ErrorCode.BadRequest, "malformed percent-encoding in the path");
   }
 }
 

@@ -102,6 +102,10 @@ describe("server API - one node", () => {
     assert.equal(big.status, 413);
     assert.equal(code(big), "too_large");
 
+    const malformed = await api(node, "POST", "/api/v1/users/a%ZZ/disconnect");
+    assert.equal(malformed.status, 400);
+    assert.equal(code(malformed), "bad_request");
+
     const unknown = await api(node, "GET", "/api/v1/nothing-here");
     assert.equal(unknown.status, 404);
     assert.equal(code(unknown), "not_found");

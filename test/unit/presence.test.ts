@@ -24,19 +24,30 @@ after(async () => {
   for (const r of routers) await r.close().catch(() => undefined);
 });
 
-async function newRouter(store: MemoryStore, broker: Broker = new MemoryBroker()): Promise<Router> {
+async function newRouter(
+  store: MemoryStore,
+  broker: Broker = new MemoryBroker(),
+  timing = presence,
+): Promise<Router> {
   await broker.open();
-  const router = new Router(store, broker, { ...routerOptions, presence }, silentLogger());
+  const router = new Router(store, broker, { ...routerOptions, presence: timing }, silentLogger());
   await router.start();
   routers.push(router);
   return router;
 }
 
-async function cluster(n: number): Promise<Router[]> {
+const brokers = new Map<Router, Broker>();
+
+async function cluster(n: number, timing = presence): Promise<Router[]> {
   const bus = new MemoryBus();
   const store = new MemoryStore({ dedupWindowMs: 60_000 });
   const out = [];
-  for (let i = 0; i < n; i++) out.push(await newRouter(store, new ClusterMemoryBroker({ bus })));
+  for (let i = 0; i < n; i++) {
+    const broker = new ClusterMemoryBroker({ bus });
+    const router = await newRouter(store, broker, timing);
+    brokers.set(router, broker);
+    out.push(router);
+  }
   return out;
 }
 
@@ -166,10 +177,24 @@ test("presence - across nodes: state includes other nodes, diffs flow, a silent 
   const seen = await n1!.presence(R);
   assert.deepEqual(seen.map((m) => m.memberId).sort(), ids(m1, m3, w));
 
-  // Node 3 dies without a goodbye: its member is left after ~3 heartbeats.
+  // Node 3 dies without a goodbye (its broker connection first): its member
+  // is left after ~3 heartbeats.
+  await brokers.get(n3!)!.close();
   await n3!.close();
   await eventually(() => view(w).length === 2, { timeoutMs: 3000 });
   assert.deepEqual(view(w), ids(m1, w));
+});
+
+test("presence - a node that shuts down says goodbye: its members leave at once", async () => {
+  // Heartbeats so slow that only the goodbye can explain a prompt `left`.
+  const [n1, n2] = await cluster(2, { ...presence, heartbeatMs: 60_000 });
+  const m1 = await connect(n1!);
+  await join(m1, false);
+  const w = await connect(n2!);
+  await join(w, true);
+  assert.deepEqual(view(w), ids(m1, w));
+  await n1!.close();
+  await eventually(() => view(w).length === 1, { timeoutMs: 2000 });
 });
 
 test("presence - the API query from a node without members sees every node", async () => {
