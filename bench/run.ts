@@ -23,6 +23,8 @@ import { stopAllServers, type RunContext } from "./scenarios/context.js";
 import { DURABLE_METRICS, runDurable, STORES } from "./scenarios/durable.js";
 import { AUTH_MODES, HANDSHAKE_METRICS, runHandshakes } from "./scenarios/handshake.js";
 import { idleMetrics, runIdleMemory } from "./scenarios/idle-memory.js";
+import { API_PUBLISH_METRICS, API_STORES, runApiPublish } from "./scenarios/api-publish.js";
+import { PRESENCE_METRICS, PRESENCE_MODES, runPresence } from "./scenarios/presence.js";
 import {
   generatorBoundNotes,
   runThroughput,
@@ -115,6 +117,35 @@ function plan(
           "auth=off",
         ),
         run: (v) => runHandshakes(ctx, v.replace("auth=", "") as (typeof AUTH_MODES)[number]),
+      };
+    }
+    case "presence": {
+      if (!servers.includes("roomcast")) return "presence: needs roomcast";
+      const title = "Presence (Roomcast only): 1,000 members join one room at once";
+      return {
+        result: newScenario(
+          name,
+          title,
+          PRESENCE_METRICS,
+          PRESENCE_MODES.map((m) => `presence=${m}`),
+          "presence=off",
+        ),
+        run: (v) => runPresence(ctx, v.replace("presence=", "") as (typeof PRESENCE_MODES)[number]),
+      };
+    }
+    case "api-publish": {
+      if (!servers.includes("roomcast")) return "api-publish: needs roomcast";
+      const title =
+        "Server API publish into one room (Roomcast only): 32 clients, one request each in flight";
+      return {
+        result: newScenario(
+          name,
+          title,
+          API_PUBLISH_METRICS,
+          API_STORES.map((s) => `STORE=${s}`),
+          undefined,
+        ),
+        run: (v) => runApiPublish(ctx, v.replace("STORE=", "") as (typeof API_STORES)[number]),
       };
     }
     case "cluster": {

@@ -8,7 +8,10 @@ import { Housekeeping } from "./core/housekeeping.js";
 import { Router } from "./core/router.js";
 import { JwtCredentials } from "./gateway/auth.js";
 import { Gateway } from "./gateway/gateway.js";
-import { createLogger } from "./observability/logging.js";
+import { ServerApi } from "./gateway/api.js";
+import { defaultPresenceOptions } from "./core/presence.js";
+import { createLogger, type Logger } from "./observability/logging.js";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { Metrics } from "./observability/metrics.js";
 import { NodeTelemetry } from "./observability/telemetry.js";
 import { startTracing, traceIds, tracingSettings } from "./observability/tracing.js";
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
       badFrameLimit: config.BAD_FRAME_LIMIT,
       badFrameWindowMs: config.BAD_FRAME_WINDOW,
       telemetry,
+      presence: { ...defaultPresenceOptions, heartbeatMs: config.PRESENCE_HEARTBEAT },
     },
     log,
     credentials,
@@ -142,6 +146,7 @@ async function main(): Promise<void> {
         config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined
           ? undefined
           : { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE },
+      api: serverApi(router, config, log),
     },
     log,
     credentials,
@@ -197,6 +202,17 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGHUP", () => gateway.reloadCertificates());
+}
+
+/** The server API's request handler (it answers 404 on its paths while API_KEY is unset). */
+function serverApi(router: Router, config: Config, log: Logger) {
+  const api = new ServerApi(
+    router,
+    { keys: config.API_KEY ?? [], maxBodyBytes: config.MAX_MESSAGE_BYTES },
+    log,
+  );
+  if (api.enabled) log.info({ keys: config.API_KEY?.length }, "server API on at /api/v1");
+  return (req: IncomingMessage, res: ServerResponse) => api.serve(req, res);
 }
 
 main().catch((err: unknown) => {

@@ -7,6 +7,8 @@ export const SCENARIOS = [
   "durable",
   "cluster",
   "handshake",
+  "presence",
+  "api-publish",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -31,7 +33,7 @@ export function runsFor(opts: Options, scenario: ScenarioName): number {
   return scenario === "fanout" || scenario === "idle" ? 3 : 1;
 }
 
-const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake]
+const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish]
        [--servers roomcast,raw-ws,socketio] [--workers N] [--content-bytes N] [--cpu-prof]
        [--budget-seconds N] [--out DIR]`;
 

@@ -117,6 +117,8 @@ export const configSchema = z.object({
   TRUST_PROXY: int(0, 100).default(0),
   TLS_CERT_FILE: z.string().min(1).optional(),
   TLS_KEY_FILE: z.string().min(1).optional(),
+  API_KEY: list.optional(),
+  PRESENCE_HEARTBEAT: duration.default("8s"),
 
   STORE: z.enum(["memory", "sqlite", "postgres"]).default("sqlite"),
   SQLITE_PATH: z.string().min(1).default("./data/roomcast.db"),

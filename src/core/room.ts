@@ -42,12 +42,16 @@ export interface Seat {
   ack(offset: bigint): boolean;
   /** What a session saves for this room: the ack, or else what was sent. */
   position(): SessionRoom;
+  /** The member watches the room's presence (join_room.presence); saved with the session. */
+  presence: boolean;
 }
 
 export interface JoinHooks {
   seated(seat: Seat): void;
   /** Makes the membership durable; a rejection aborts the join. */
   persist(): Promise<void>;
+  /** Runs right after room_joined is sent, before any replayed message. */
+  joined?(): void;
 }
 
 export interface RoomOptions {
@@ -78,6 +82,7 @@ class Membership implements Seat {
   ahead = false;
   acked: bigint | undefined;
   sentUpTo: bigint;
+  presence = false;
 
   constructor(outlet: Outlet, room: Room, sentUpTo: bigint) {
     this.outlet = outlet;
@@ -93,7 +98,8 @@ class Membership implements Seat {
   }
 
   position(): SessionRoom {
-    return { room: this.room.id, offset: this.acked ?? this.sentUpTo, epoch: this.room.epoch };
+    const at = { room: this.room.id, offset: this.acked ?? this.sentUpTo, epoch: this.room.epoch };
+    return this.presence ? { ...at, presence: true } : at;
   }
 
   /** Sends `d` unless it was already sent; false when the outlet dropped it. */
@@ -184,6 +190,7 @@ export class Room {
         plan?.joinedAt ?? liveFrom,
         plan?.recovered ?? false,
       );
+      hooks.joined?.();
       await this.#goLive(m, plan?.replay ?? []);
       if (outlet.closed) return this.#drop(m);
       return m;

@@ -10,6 +10,7 @@ import type { Store } from "../ports/store.js";
 import { noTelemetry, type Telemetry } from "../ports/telemetry.js";
 import { BrokerFanout } from "./broker-fanout.js";
 import { Delivery } from "./delivery.js";
+import { isPresencePayload } from "./presence.js";
 import { Room } from "./room.js";
 import { RETRY_AFTER_MS } from "./store-failure.js";
 
@@ -130,6 +131,7 @@ export class Rooms {
     // Subscribe before reading the head, so nothing published in between is missed.
     if (this.#broker.capabilities.distributed) {
       entry.subscription = await this.#broker.subscribe(room.id, (payload) => {
+        if (isPresencePayload(payload)) return; // presence.ts has its own handler
         let d;
         try {
           d = Delivery.fromEnvelopeBytes(payload);

@@ -5,7 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import { randomUUID } from "node:crypto";
 import { envelope } from "../protocol/codec.js";
-import { ErrorCode, WireError, type CloseCode } from "../protocol/errors.js";
+import { CloseCode, ErrorCode, WireError } from "../protocol/errors.js";
 import {
   AckSchema,
   MessageSchema,
@@ -15,19 +15,29 @@ import {
 import { checkRoomId, validateMessage } from "../protocol/validate.js";
 import type { Logger } from "../observability/logging.js";
 import type { Broker } from "../ports/broker.js";
-import type { NewMessage, Store } from "../ports/store.js";
+import type { HistoryPage, NewMessage, Store } from "../ports/store.js";
 import { CredentialError, Grants, type Credentials, type Identity } from "./access.js";
 import { noTelemetry, type Telemetry, type TraceFields } from "../ports/telemetry.js";
 import { Delivery } from "./delivery.js";
 import { Member, type MemberHost, type MemberOptions } from "./member.js";
 import { NodeControl } from "./node-control.js";
 import type { Outlet } from "./outlet.js";
+import {
+  Presence,
+  defaultPresenceOptions,
+  type PresenceOptions,
+  type PresentMember,
+} from "./presence.js";
 import type { Position, Seat } from "./room.js";
 import { Rooms } from "./rooms.js";
 import { Sessions, type SessionGrant } from "./sessions.js";
-import { unavailable } from "./store-failure.js";
+import { RETRY_AFTER_MS, unavailable } from "./store-failure.js";
 
 export type { SessionGrant } from "./sessions.js";
+export type { PresentMember } from "./presence.js";
+
+/** The largest offset a store holds (int64); larger wire offsets are past any head. */
+const MAX_STORE_OFFSET = 2n ** 63n - 1n;
 
 export interface RouterOptions {
   readonly gapWaitMs: number;
@@ -39,6 +49,8 @@ export interface RouterOptions {
   readonly badFrameWindowMs: number;
   /** Metrics and tracing; none when absent. */
   readonly telemetry?: Telemetry;
+  /** Presence timing; defaults to defaultPresenceOptions. */
+  readonly presence?: PresenceOptions | undefined;
 }
 
 /** Who publishes: a member (with its user and grants) or the server itself. */
@@ -62,6 +74,7 @@ export class Router implements MemberHost {
   readonly #rooms: Rooms;
   readonly #sessions: Sessions;
   readonly #control: NodeControl;
+  readonly #presence: Presence;
   /** Shared by every member (one object per node, not per connection). */
   readonly #memberOptions: MemberOptions;
   /** Verifies `refresh` tokens; undefined when authentication is off. */
@@ -88,6 +101,12 @@ export class Router implements MemberHost {
     this.#rooms = new Rooms(store, broker, opts, log);
     this.#sessions = new Sessions(store, opts, (member) => this.#leaveAll(member), log);
     this.#control = new NodeControl(broker, this.#sessions, log);
+    this.#presence = new Presence(
+      broker,
+      this.#control.nodeId,
+      opts.presence ?? defaultPresenceOptions,
+      log,
+    );
   }
 
   /** Subscribes to the node-control channel. */
@@ -152,7 +171,7 @@ export class Router implements MemberHost {
     for (const r of grant.rooms) {
       member.enqueue(async () => {
         try {
-          await this.join(member, r.room, { offset: r.offset, epoch: r.epoch });
+          await this.join(member, r.room, { offset: r.offset, epoch: r.epoch }, r.presence);
         } catch (err) {
           if (!(err instanceof WireError)) throw err;
           member.sendError(err);
@@ -168,12 +187,13 @@ export class Router implements MemberHost {
   }
 
   #leaveAll(member: Member): void {
-    for (const seat of member.rooms.values()) this.#leaveSeat(seat);
+    for (const seat of member.rooms.values()) this.#leaveSeat(member, seat);
     member.rooms.clear();
   }
 
-  #leaveSeat(seat: Seat): void {
+  #leaveSeat(member: Member, seat: Seat): void {
     seat.room.leave(seat);
+    this.#presence.exit(seat.room.id, member.id);
     this.#rooms.release(seat.room.id);
   }
 
@@ -192,6 +212,7 @@ export class Router implements MemberHost {
           member,
           env.kind.value.roomId,
           since && { offset: since.offset, epoch: since.epoch },
+          env.kind.value.presence,
         );
         return;
       }
@@ -252,7 +273,11 @@ export class Router implements MemberHost {
     }
   }
 
-  async join(member: Member, roomId: string, since?: Position): Promise<void> {
+  /**
+   * Joins `roomId`; with `presence` the member also watches who is in it
+   * (presence_state right after room_joined, then presence_diff).
+   */
+  async join(member: Member, roomId: string, since?: Position, presence = false): Promise<void> {
     checkRoomId(roomId);
     if (!member.grants.canJoin(roomId)) {
       throw new WireError(ErrorCode.Forbidden, undefined, roomId);
@@ -260,6 +285,19 @@ export class Router implements MemberHost {
     const existing = member.rooms.get(roomId);
     if (existing !== undefined) {
       // Idempotent: one membership; answer with where the room stands.
+      if (presence && !existing.presence) {
+        await this.#presence.prepare(roomId, true);
+        try {
+          if (member.rooms.get(roomId) !== existing || !member.active) return;
+          existing.presence = true;
+          existing.room.rejoined(existing);
+          this.#presence.watch(roomId, member.id, member.outlet);
+          this.#sessions.touch(member);
+        } finally {
+          this.#presence.release(roomId);
+        }
+        return;
+      }
       existing.room.rejoined(existing);
       return;
     }
@@ -273,11 +311,24 @@ export class Router implements MemberHost {
     }
     let seated: Seat | undefined;
     let seat: Seat | undefined;
+    let present = false;
     try {
+      // A watcher's presence_state must include the other nodes' members.
+      if (presence) await this.#presence.prepare(roomId, true);
       seat = await room.join(member.outlet, since, {
         seated: (s) => {
           seated = s;
+          s.presence = presence;
           member.rooms.set(roomId, s);
+        },
+        joined: () => {
+          present = true;
+          this.#presence.enter(
+            roomId,
+            member.id,
+            member.userId,
+            presence ? member.outlet : undefined,
+          );
         },
         // The membership is durable before the client hears of it.
         persist: () =>
@@ -286,9 +337,11 @@ export class Router implements MemberHost {
           }),
       });
     } finally {
+      if (presence) this.#presence.release(roomId);
       // Failed or abandoned: undo, unless detaching already left the room.
       if (seat === undefined && seated !== undefined && member.rooms.get(roomId) === seated) {
         member.rooms.delete(roomId);
+        if (present) this.#presence.exit(roomId, member.id);
         this.#rooms.release(roomId);
       }
     }
@@ -299,7 +352,7 @@ export class Router implements MemberHost {
     const seat = member.rooms.get(roomId);
     if (seat === undefined) throw new WireError(ErrorCode.NotJoined, undefined, roomId);
     member.rooms.delete(roomId);
-    this.#leaveSeat(seat);
+    this.#leaveSeat(member, seat);
     this.#sessions.saveQuietly(member);
     member.send(
       envelope({ case: "roomLeft", value: { $typeName: "roomcast.v1.RoomLeft", roomId } }),
@@ -393,7 +446,63 @@ export class Router implements MemberHost {
     return { messageId: stored.messageId, offset: result.offset, duplicate: result.duplicate };
   }
 
+  // ---- server API (src/gateway/api.ts) -------------------------------------
+
+  /**
+   * A page of a room's history: messages after `since`, at most `limit`,
+   * with the head and epoch. Throws WireError invalid_room,
+   * offset_out_of_range (since beyond the head), unavailable.
+   */
+  async history(roomId: string, since: bigint, limit: number): Promise<HistoryPage> {
+    checkRoomId(roomId);
+    let page: HistoryPage;
+    try {
+      page = await this.#store.read(
+        roomId,
+        since > MAX_STORE_OFFSET ? MAX_STORE_OFFSET : since,
+        limit,
+      );
+    } catch (err) {
+      throw unavailable(err, roomId);
+    }
+    if (since > page.head) {
+      throw new WireError(
+        ErrorCode.OffsetOutOfRange,
+        `since ${since} is beyond the head ${page.head}`,
+        roomId,
+      );
+    }
+    return page;
+  }
+
+  /** The members connected and joined to `roomId` now, on every node. Throws invalid_room. */
+  presence(roomId: string): Promise<PresentMember[]> {
+    checkRoomId(roomId);
+    return this.#presence.query(roomId);
+  }
+
+  /**
+   * Ends a user's sessions (none can be resumed any more), then closes its
+   * sockets on every node with 4502. Throws WireError unavailable when the
+   * store or the broker is down (the request can be repeated).
+   */
+  async disconnectUser(userId: string): Promise<void> {
+    try {
+      await this.#store.revokeUserSessions(userId);
+    } catch (err) {
+      throw unavailable(err, userId);
+    }
+    try {
+      await this.#control.closeUser(userId, CloseCode.DisconnectedByServer);
+    } catch (err) {
+      throw new WireError(ErrorCode.Unavailable, "the broker is down", userId, RETRY_AFTER_MS, {
+        cause: err,
+      });
+    }
+  }
+
   async close(): Promise<void> {
+    this.#presence.close();
     await this.#control.close();
     this.#rooms.close();
     await this.#sessions.close();

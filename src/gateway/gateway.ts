@@ -37,6 +37,8 @@ export interface GatewayOptions {
   readonly limits: AdmissionLimits;
   /** Native HTTPS/WSS when set. */
   readonly tls?: TlsFiles | undefined;
+  /** Answers /api/* (the server API, api.ts); false for other paths. */
+  readonly api?: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
 }
 
 /** What /readyz reports: every dependency connected and not draining. */
@@ -205,6 +207,7 @@ export class Gateway {
   }
 
   #request(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#opts.api?.(req, res) === true) return;
     const path = (req.url ?? "/").split("?")[0];
     if (this.#telemetry.serve(req, res)) return;
     if (req.method === "GET" && path === "/healthz") {
@@ -222,7 +225,7 @@ export class Gateway {
       });
       return;
     }
-    json(res, 404, { error: "not found" });
+    json(res, 404, { error: { code: "not_found", message: "not found" } });
   }
 
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {

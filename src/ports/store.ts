@@ -59,6 +59,8 @@ export interface SessionRoom {
   readonly offset: bigint;
   /** The epoch that offset belongs to ('' when unknown). */
   readonly epoch: string;
+  /** The member asked for the room's presence (join_room.presence); a resume keeps it. */
+  readonly presence?: boolean;
 }
 
 export interface SessionRecord {
@@ -131,6 +133,15 @@ export interface Store {
    * expired member ids are ignored.
    */
   saveSession(memberId: string, rooms: readonly SessionRoom[], expiresAt: number): Promise<void>;
+
+  /**
+   * Revokes every session of `userId` (never '' — anonymous sessions have no
+   * user to name): none of them can be resumed any more, and later
+   * `saveSession` calls for them are ignored, as for expired ones. Sessions
+   * created after it returns are not affected. Idempotent; resolves once the
+   * revocation is durable. Used by the server API's disconnect.
+   */
+  revokeUserSessions(userId: string): Promise<void>;
 
   /**
    * Deletes history beyond the policy, expired sessions and expired dedup keys

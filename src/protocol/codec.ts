@@ -120,7 +120,8 @@ export function encodeJsonText(envelope: Envelope): string {
   }
 }
 
-function messageJson(m: Message): Record<string, string> {
+/** A message as the JSON subprotocol writes it (also the server API's history items). */
+export function messageJson(m: Message): Record<string, string> {
   const out: Record<string, string> = { target: m.target, content: m.content };
   if (m.messageId !== undefined) out["message_id"] = m.messageId;
   if (m.sentAt !== undefined) out["sent_at"] = m.sentAt;

@@ -15,6 +15,8 @@ export const ErrorCode = {
   Unavailable: "unavailable",
   OffsetOutOfRange: "offset_out_of_range",
   Internal: "internal",
+  TooLarge: "too_large",
+  NotFound: "not_found",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -31,6 +33,8 @@ export const errorDescriptions: Record<ErrorCode, string> = {
   unavailable: "A dependency (the store) is down; retry after retry_after_ms. Nothing was stored.",
   offset_out_of_range: "since.offset is beyond the room's head; the join is refused.",
   internal: "An unexpected server fault; the request may be retried.",
+  too_large: "The request body is larger than the server accepts (HTTP API, 413).",
+  not_found: "No such path, or the server API is off (HTTP, 404).",
 };
 
 /**

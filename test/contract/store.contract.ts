@@ -358,6 +358,54 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
       assert.equal(await store.resumeSession(dead, unique("y"), Date.now() + WINDOW), undefined);
     });
 
+    void it("store - revokeUserSessions ends every session of that user only", async (t) => {
+      const store = await opened(t);
+      const user = unique("user");
+      const [a, b, other] = [unique("a"), unique("b"), unique("other")];
+      const rooms = [{ room: "r", offset: 1n, epoch: "e" }];
+      await store.createSession({ memberId: a, userId: user, rooms }, a, Date.now() + WINDOW);
+      await store.createSession({ memberId: b, userId: user, rooms }, b, Date.now() + WINDOW);
+      await store.createSession(
+        { memberId: other, userId: unique("user"), rooms },
+        other,
+        Date.now() + WINDOW,
+      );
+      await store.revokeUserSessions(user);
+      await store.revokeUserSessions(user); // idempotent
+      // A save after the revocation (a socket closing on some node) revives nothing.
+      await store.saveSession(a, rooms, Date.now() + WINDOW);
+      assert.equal(await store.resumeSession(a, unique("x"), Date.now() + WINDOW), undefined);
+      assert.equal(await store.resumeSession(b, unique("y"), Date.now() + WINDOW), undefined);
+      assert.equal(
+        (await store.resumeSession(other, unique("z"), Date.now() + WINDOW))?.memberId,
+        other,
+      );
+      // The user may connect again: a new session works.
+      const fresh = unique("fresh");
+      await store.createSession(
+        { memberId: fresh, userId: user, rooms },
+        fresh,
+        Date.now() + WINDOW,
+      );
+      assert.equal(
+        (await store.resumeSession(fresh, unique("w"), Date.now() + WINDOW))?.memberId,
+        fresh,
+      );
+    });
+
+    void it("store - a session room keeps its presence flag", async (t) => {
+      const store = await opened(t);
+      const memberId = unique("m");
+      const [h1, h2] = [unique("h1"), unique("h2")];
+      const rooms = [
+        { room: "p", offset: 3n, epoch: "e", presence: true },
+        { room: "q", offset: 4n, epoch: "e" },
+      ];
+      await store.createSession({ memberId, userId: "", rooms: [] }, h1, Date.now() + WINDOW);
+      await store.saveSession(memberId, rooms, Date.now() + WINDOW);
+      assert.deepEqual((await store.resumeSession(h1, h2, Date.now() + WINDOW))?.rooms, rooms);
+    });
+
     void it("store - of concurrent resumes of one hash exactly one wins", async (t) => {
       const stores = await several(t, 4);
       const memberId = unique("m");

@@ -150,6 +150,9 @@ export class GuardedStore implements Store {
   saveSession(memberId: string, rooms: readonly SessionRoom[], expiresAt: number): Promise<void> {
     return this.#call("saveSession", () => this.#inner.saveSession(memberId, rooms, expiresAt));
   }
+  revokeUserSessions(userId: string): Promise<void> {
+    return this.#call("revokeUserSessions", () => this.#inner.revokeUserSessions(userId));
+  }
   trim(policy: TrimPolicy): Promise<number> {
     return this.#call("trim", () => this.#inner.trim(policy));
   }

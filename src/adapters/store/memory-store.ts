@@ -135,6 +135,17 @@ export class MemoryStore implements Store {
     });
   }
 
+  revokeUserSessions(userId: string): Promise<void> {
+    return run(() => {
+      this.#check();
+      for (const [id, s] of this.#sessions) {
+        if (s.record.userId !== userId) continue;
+        this.#sessions.delete(id);
+        this.#byToken.delete(s.tokenHash);
+      }
+    });
+  }
+
   trim(policy: TrimPolicy): Promise<number> {
     return run(() => {
       this.#check();

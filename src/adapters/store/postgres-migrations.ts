@@ -251,4 +251,12 @@ export const postgresMigrations: readonly Migration[] = [
       $fn$;
     `,
   },
+  {
+    version: 4,
+    name: "sessions_user_id index",
+    sql: `
+      -- Serves the server API's disconnect ("DELETE ... WHERE user_id = $").
+      CREATE INDEX sessions_user_id ON sessions (user_id);
+    `,
+  },
 ];

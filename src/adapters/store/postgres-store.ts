@@ -203,6 +203,10 @@ export class PostgresStore implements Store {
     );
   }
 
+  async revokeUserSessions(userId: string): Promise<void> {
+    await this.#query("revokeUserSessions", "DELETE FROM sessions WHERE user_id = $1", [userId]);
+  }
+
   async trim(policy: TrimPolicy): Promise<number> {
     // Both trims cut a prefix of each room's history, so what is kept stays
     // contiguous (oldest..head) whatever the timestamps say.

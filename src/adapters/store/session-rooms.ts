@@ -4,11 +4,26 @@ import type { SessionRoom } from "../../ports/store.js";
 
 export function encodeRooms(rooms: readonly SessionRoom[]): string {
   return JSON.stringify(
-    rooms.map((r) => ({ room: r.room, offset: r.offset.toString(), epoch: r.epoch })),
+    rooms.map((r) => ({
+      room: r.room,
+      offset: r.offset.toString(),
+      epoch: r.epoch,
+      ...(r.presence === true && { presence: true }),
+    })),
   );
 }
 
 export function decodeRooms(text: string): SessionRoom[] {
-  const raw = JSON.parse(text) as { room: string; offset: string; epoch: string }[];
-  return raw.map((r) => ({ room: r.room, offset: BigInt(r.offset), epoch: r.epoch }));
+  const raw = JSON.parse(text) as {
+    room: string;
+    offset: string;
+    epoch: string;
+    presence?: boolean;
+  }[];
+  return raw.map((r) => ({
+    room: r.room,
+    offset: BigInt(r.offset),
+    epoch: r.epoch,
+    ...(r.presence === true && { presence: true }),
+  }));
 }

@@ -65,4 +65,12 @@ export const sqliteMigrations: readonly Migration[] = [
       ALTER TABLE messages ADD COLUMN user_id TEXT;
     `,
   },
+  {
+    version: 3,
+    name: "sessions_user_id index",
+    sql: `
+      -- Serves the server API's disconnect ("DELETE ... WHERE user_id = ?").
+      CREATE INDEX sessions_user_id ON sessions (user_id);
+    `,
+  },
 ];

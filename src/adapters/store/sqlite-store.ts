@@ -48,6 +48,7 @@ class Statements {
   readonly createSession;
   readonly resumeSession;
   readonly saveSession;
+  readonly revokeUserSessions;
   readonly roomsToCut;
   readonly roomsAged;
   readonly cutRoom;
@@ -113,6 +114,8 @@ class Statements {
     this.saveSession = db.prepare<[string, number, string, number]>(
       "UPDATE sessions SET rooms = ?, expires_at = ? WHERE member_id = ? AND expires_at > ?",
     );
+    // Index sessions_user_id.
+    this.revokeUserSessions = db.prepare<[string]>("DELETE FROM sessions WHERE user_id = ?");
     // Rooms holding more than maxPerRoom messages (one primary-key probe per room).
     this.roomsToCut = db.prepare<[bigint, bigint], { room: string; upto: bigint }>(
       `SELECT r.room, r.head - ? AS upto FROM rooms r
@@ -256,6 +259,13 @@ export class SqliteStore implements Store {
     return run("saveSession", () => {
       const [, s] = this.#ready();
       s.saveSession.run(encodeRooms(rooms), expiresAt, memberId, Date.now());
+    });
+  }
+
+  revokeUserSessions(userId: string): Promise<void> {
+    return run("revokeUserSessions", () => {
+      const [, s] = this.#ready();
+      s.revokeUserSessions.run(userId);
     });
   }
 

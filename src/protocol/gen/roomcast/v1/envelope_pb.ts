@@ -14,7 +14,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file roomcast/v1/envelope.proto.
  */
 export const file_roomcast_v1_envelope: GenFile = /*@__PURE__*/
-  fileDesc("Chpyb29tY2FzdC92MS9lbnZlbG9wZS5wcm90bxILcm9vbWNhc3QudjEitgMKCEVudmVsb3BlEioKCWpvaW5fcm9vbRgBIAEoCzIVLnJvb21jYXN0LnYxLkpvaW5Sb29tSAASLAoKbGVhdmVfcm9vbRgCIAEoCzIWLnJvb21jYXN0LnYxLkxlYXZlUm9vbUgAEicKB21lc3NhZ2UYAyABKAsyFC5yb29tY2FzdC52MS5NZXNzYWdlSAASHwoDYWNrGAQgASgLMhAucm9vbWNhc3QudjEuQWNrSAASJwoHcmVmcmVzaBgFIAEoCzIULnJvb21jYXN0LnYxLlJlZnJlc2hIABInCgdzZXNzaW9uGAYgASgLMhQucm9vbWNhc3QudjEuU2Vzc2lvbkgAEi4KC3Jvb21fam9pbmVkGAcgASgLMhcucm9vbWNhc3QudjEuUm9vbUpvaW5lZEgAEioKCXJvb21fbGVmdBgIIAEoCzIVLnJvb21jYXN0LnYxLlJvb21MZWZ0SAASIwoFZXJyb3IYCSABKAsyEi5yb29tY2FzdC52MS5FcnJvckgAEisKCXJlZnJlc2hlZBgKIAEoCzIWLnJvb21jYXN0LnYxLlJlZnJlc2hlZEgAQgYKBGtpbmQiLwoOU3RyZWFtUG9zaXRpb24SDgoGb2Zmc2V0GAEgASgEEg0KBWVwb2NoGAIgASgJIkcKCEpvaW5Sb29tEg8KB3Jvb21faWQYASABKAkSKgoFc2luY2UYAiABKAsyGy5yb29tY2FzdC52MS5TdHJlYW1Qb3NpdGlvbiIcCglMZWF2ZVJvb20SDwoHcm9vbV9pZBgBIAEoCSKuAgoHTWVzc2FnZRIOCgZ0YXJnZXQYASABKAkSDwoHY29udGVudBgCIAEoCRIXCgptZXNzYWdlX2lkGAMgASgJSACIAQESFAoHc2VudF9hdBgEIAEoCUgBiAEBEhYKCXNlbmRlcl9pZBgFIAEoCUgCiAEBEhMKBm9mZnNldBgGIAEoBEgDiAEBEhgKC3RyYWNlcGFyZW50GAcgASgJSASIAQESFwoKdHJhY2VzdGF0ZRgIIAEoCUgFiAEBEhQKB3VzZXJfaWQYCSABKAlIBogBAUINCgtfbWVzc2FnZV9pZEIKCghfc2VudF9hdEIMCgpfc2VuZGVyX2lkQgkKB19vZmZzZXRCDgoMX3RyYWNlcGFyZW50Qg0KC190cmFjZXN0YXRlQgoKCF91c2VyX2lkInQKA0FjaxIPCgdyb29tX2lkGAEgASgJEhcKCm1lc3NhZ2VfaWQYAiABKAlIAIgBARIOCgZvZmZzZXQYAyABKAQSFgoJZHVwbGljYXRlGAQgASgISAGIAQFCDQoLX21lc3NhZ2VfaWRCDAoKX2R1cGxpY2F0ZSIYCgdSZWZyZXNoEg0KBXRva2VuGAEgASgJIqcBCgdTZXNzaW9uEg0KBXRva2VuGAEgASgJEhEKCW1lbWJlcl9pZBgCIAEoCRINCgVyb29tcxgDIAMoCRIPCgdyZXN1bWVkGAQgASgIEhAKCHByb3RvY29sGAUgASgJEhQKB3VzZXJfaWQYBiABKAlIAIgBARIXCgpleHBpcmVzX2F0GAcgASgJSAGIAQFCCgoIX3VzZXJfaWRCDQoLX2V4cGlyZXNfYXQiHwoJUmVmcmVzaGVkEhIKCmV4cGlyZXNfYXQYASABKAkiTwoKUm9vbUpvaW5lZBIPCgdyb29tX2lkGAEgASgJEg0KBWVwb2NoGAIgASgJEg4KBm9mZnNldBgDIAEoBBIRCglyZWNvdmVyZWQYBCABKAgiGwoIUm9vbUxlZnQSDwoHcm9vbV9pZBgBIAEoCSJwCgVFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSEAoDcmVmGAMgASgJSACIAQESGwoOcmV0cnlfYWZ0ZXJfbXMYBCABKA1IAYgBAUIGCgRfcmVmQhEKD19yZXRyeV9hZnRlcl9tc2IGcHJvdG8z");
+  fileDesc("Chpyb29tY2FzdC92MS9lbnZlbG9wZS5wcm90bxILcm9vbWNhc3QudjEioAQKCEVudmVsb3BlEioKCWpvaW5fcm9vbRgBIAEoCzIVLnJvb21jYXN0LnYxLkpvaW5Sb29tSAASLAoKbGVhdmVfcm9vbRgCIAEoCzIWLnJvb21jYXN0LnYxLkxlYXZlUm9vbUgAEicKB21lc3NhZ2UYAyABKAsyFC5yb29tY2FzdC52MS5NZXNzYWdlSAASHwoDYWNrGAQgASgLMhAucm9vbWNhc3QudjEuQWNrSAASJwoHcmVmcmVzaBgFIAEoCzIULnJvb21jYXN0LnYxLlJlZnJlc2hIABInCgdzZXNzaW9uGAYgASgLMhQucm9vbWNhc3QudjEuU2Vzc2lvbkgAEi4KC3Jvb21fam9pbmVkGAcgASgLMhcucm9vbWNhc3QudjEuUm9vbUpvaW5lZEgAEioKCXJvb21fbGVmdBgIIAEoCzIVLnJvb21jYXN0LnYxLlJvb21MZWZ0SAASIwoFZXJyb3IYCSABKAsyEi5yb29tY2FzdC52MS5FcnJvckgAEisKCXJlZnJlc2hlZBgKIAEoCzIWLnJvb21jYXN0LnYxLlJlZnJlc2hlZEgAEjQKDnByZXNlbmNlX3N0YXRlGAsgASgLMhoucm9vbWNhc3QudjEuUHJlc2VuY2VTdGF0ZUgAEjIKDXByZXNlbmNlX2RpZmYYDCABKAsyGS5yb29tY2FzdC52MS5QcmVzZW5jZURpZmZIAEIGCgRraW5kIi8KDlN0cmVhbVBvc2l0aW9uEg4KBm9mZnNldBgBIAEoBBINCgVlcG9jaBgCIAEoCSJZCghKb2luUm9vbRIPCgdyb29tX2lkGAEgASgJEioKBXNpbmNlGAIgASgLMhsucm9vbWNhc3QudjEuU3RyZWFtUG9zaXRpb24SEAoIcHJlc2VuY2UYAyABKAgiHAoJTGVhdmVSb29tEg8KB3Jvb21faWQYASABKAkirgIKB01lc3NhZ2USDgoGdGFyZ2V0GAEgASgJEg8KB2NvbnRlbnQYAiABKAkSFwoKbWVzc2FnZV9pZBgDIAEoCUgAiAEBEhQKB3NlbnRfYXQYBCABKAlIAYgBARIWCglzZW5kZXJfaWQYBSABKAlIAogBARITCgZvZmZzZXQYBiABKARIA4gBARIYCgt0cmFjZXBhcmVudBgHIAEoCUgEiAEBEhcKCnRyYWNlc3RhdGUYCCABKAlIBYgBARIUCgd1c2VyX2lkGAkgASgJSAaIAQFCDQoLX21lc3NhZ2VfaWRCCgoIX3NlbnRfYXRCDAoKX3NlbmRlcl9pZEIJCgdfb2Zmc2V0Qg4KDF90cmFjZXBhcmVudEINCgtfdHJhY2VzdGF0ZUIKCghfdXNlcl9pZCJ0CgNBY2sSDwoHcm9vbV9pZBgBIAEoCRIXCgptZXNzYWdlX2lkGAIgASgJSACIAQESDgoGb2Zmc2V0GAMgASgEEhYKCWR1cGxpY2F0ZRgEIAEoCEgBiAEBQg0KC19tZXNzYWdlX2lkQgwKCl9kdXBsaWNhdGUiGAoHUmVmcmVzaBINCgV0b2tlbhgBIAEoCSKnAQoHU2Vzc2lvbhINCgV0b2tlbhgBIAEoCRIRCgltZW1iZXJfaWQYAiABKAkSDQoFcm9vbXMYAyADKAkSDwoHcmVzdW1lZBgEIAEoCBIQCghwcm90b2NvbBgFIAEoCRIUCgd1c2VyX2lkGAYgASgJSACIAQESFwoKZXhwaXJlc19hdBgHIAEoCUgBiAEBQgoKCF91c2VyX2lkQg0KC19leHBpcmVzX2F0Ih8KCVJlZnJlc2hlZBISCgpleHBpcmVzX2F0GAEgASgJIk8KClJvb21Kb2luZWQSDwoHcm9vbV9pZBgBIAEoCRINCgVlcG9jaBgCIAEoCRIOCgZvZmZzZXQYAyABKAQSEQoJcmVjb3ZlcmVkGAQgASgIIhsKCFJvb21MZWZ0Eg8KB3Jvb21faWQYASABKAkicAoFRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhAKA3JlZhgDIAEoCUgAiAEBEhsKDnJldHJ5X2FmdGVyX21zGAQgASgNSAGIAQFCBgoEX3JlZkIRCg9fcmV0cnlfYWZ0ZXJfbXMiRQoOUHJlc2VuY2VNZW1iZXISEQoJbWVtYmVyX2lkGAEgASgJEhQKB3VzZXJfaWQYAiABKAlIAIgBAUIKCghfdXNlcl9pZCJOCg1QcmVzZW5jZVN0YXRlEg8KB3Jvb21faWQYASABKAkSLAoHbWVtYmVycxgCIAMoCzIbLnJvb21jYXN0LnYxLlByZXNlbmNlTWVtYmVyIncKDFByZXNlbmNlRGlmZhIPCgdyb29tX2lkGAEgASgJEisKBmpvaW5lZBgCIAMoCzIbLnJvb21jYXN0LnYxLlByZXNlbmNlTWVtYmVyEikKBGxlZnQYAyADKAsyGy5yb29tY2FzdC52MS5QcmVzZW5jZU1lbWJlcmIGcHJvdG8z");
 
 /**
  * One frame (JSON subprotocol) or one length-delimited record (binary
@@ -94,6 +94,18 @@ export type Envelope = Message$1<"roomcast.v1.Envelope"> & {
      */
     value: Refreshed;
     case: "refreshed";
+  } | {
+    /**
+     * @generated from field: roomcast.v1.PresenceState presence_state = 11;
+     */
+    value: PresenceState;
+    case: "presenceState";
+  } | {
+    /**
+     * @generated from field: roomcast.v1.PresenceDiff presence_diff = 12;
+     */
+    value: PresenceDiff;
+    case: "presenceDiff";
   } | { case: undefined; value?: undefined };
 };
 
@@ -144,6 +156,14 @@ export type JoinRoom = Message$1<"roomcast.v1.JoinRoom"> & {
    * @generated from field: roomcast.v1.StreamPosition since = 2;
    */
   since?: StreamPosition | undefined;
+
+  /**
+   * Subscribes the member to the room's presence: presence_state after
+   * room_joined, then presence_diff. Part of the membership (a resume keeps it).
+   *
+   * @generated from field: bool presence = 3;
+   */
+  presence: boolean;
 };
 
 /**
@@ -450,4 +470,85 @@ export type Error = Message$1<"roomcast.v1.Error"> & {
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
   messageDesc(file_roomcast_v1_envelope, 11);
+
+/**
+ * One member present in a room: connected and joined, on any node.
+ *
+ * @generated from message roomcast.v1.PresenceMember
+ */
+export type PresenceMember = Message$1<"roomcast.v1.PresenceMember"> & {
+  /**
+   * @generated from field: string member_id = 1;
+   */
+  memberId: string;
+
+  /**
+   * The member's authenticated user (absent when anonymous).
+   *
+   * @generated from field: optional string user_id = 2;
+   */
+  userId?: string | undefined;
+};
+
+/**
+ * Describes the message roomcast.v1.PresenceMember.
+ * Use `create(PresenceMemberSchema)` to create a new message.
+ */
+export const PresenceMemberSchema: GenMessage<PresenceMember> = /*@__PURE__*/
+  messageDesc(file_roomcast_v1_envelope, 12);
+
+/**
+ * Every member present in the room now, on every node (the receiver included);
+ * sent right after room_joined to a member that joined with presence: true.
+ *
+ * @generated from message roomcast.v1.PresenceState
+ */
+export type PresenceState = Message$1<"roomcast.v1.PresenceState"> & {
+  /**
+   * @generated from field: string room_id = 1;
+   */
+  roomId: string;
+
+  /**
+   * @generated from field: repeated roomcast.v1.PresenceMember members = 2;
+   */
+  members: PresenceMember[];
+};
+
+/**
+ * Describes the message roomcast.v1.PresenceState.
+ * Use `create(PresenceStateSchema)` to create a new message.
+ */
+export const PresenceStateSchema: GenMessage<PresenceState> = /*@__PURE__*/
+  messageDesc(file_roomcast_v1_envelope, 13);
+
+/**
+ * Members who joined or left since the last presence_state or presence_diff;
+ * several changes may be batched into one diff.
+ *
+ * @generated from message roomcast.v1.PresenceDiff
+ */
+export type PresenceDiff = Message$1<"roomcast.v1.PresenceDiff"> & {
+  /**
+   * @generated from field: string room_id = 1;
+   */
+  roomId: string;
+
+  /**
+   * @generated from field: repeated roomcast.v1.PresenceMember joined = 2;
+   */
+  joined: PresenceMember[];
+
+  /**
+   * @generated from field: repeated roomcast.v1.PresenceMember left = 3;
+   */
+  left: PresenceMember[];
+};
+
+/**
+ * Describes the message roomcast.v1.PresenceDiff.
+ * Use `create(PresenceDiffSchema)` to create a new message.
+ */
+export const PresenceDiffSchema: GenMessage<PresenceDiff> = /*@__PURE__*/
+  messageDesc(file_roomcast_v1_envelope, 14);
 
