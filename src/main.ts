@@ -11,7 +11,7 @@ import { Gateway } from "./gateway/gateway.js";
 import { createLogger } from "./observability/logging.js";
 import type { Broker } from "./ports/broker.js";
 import type { Store } from "./ports/store.js";
-import { createBroker, createStore } from "./adapters.js";
+import { createBroker, createRateLimits, createStore } from "./adapters.js";
 
 const DRAIN_WINDOW_MS = 5000;
 
@@ -70,6 +70,10 @@ async function main(): Promise<void> {
     log.warn("ALLOWED_ORIGINS is unset: WebSocket upgrades from any browser origin are accepted");
   }
 
+  // RATE_LIMIT_*. onFallback is where a metric of the local fallback attaches
+  // once the metrics module exists; the limiter already logs the transition.
+  const rateLimits = await createRateLimits(config, log, { onFallback: () => undefined });
+
   const router = new Router(
     store,
     broker,
@@ -84,6 +88,7 @@ async function main(): Promise<void> {
     },
     log,
     credentials,
+    rateLimits,
   );
   await router.start();
   const housekeeping = new Housekeeping(
@@ -110,12 +115,14 @@ async function main(): Promise<void> {
       pongTimeoutMs: config.PONG_TIMEOUT,
       handshakeTimeoutMs: config.HANDSHAKE_TIMEOUT,
       firstFrameTimeoutMs: config.FIRST_FRAME_TIMEOUT,
+      perMessageDeflate: config.PERMESSAGE_DEFLATE,
       limits: {
         maxConnections: config.MAX_CONNECTIONS,
         maxPerUser: config.MAX_CONNECTIONS_PER_USER,
         maxPerIp: config.MAX_CONNECTIONS_PER_IP,
         trustProxy: config.TRUST_PROXY,
       },
+      handshakeLimit: (ip) => rateLimits.handshake(ip),
       tls:
         config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined
           ? undefined
@@ -138,6 +145,7 @@ async function main(): Promise<void> {
     await gateway.drain(DRAIN_WINDOW_MS);
     housekeeping.stop();
     await router.close();
+    await rateLimits.close();
     await gateway.close();
     await broker.close();
     await store.close();

@@ -20,6 +20,7 @@ import { CredentialError, Grants, type Credentials, type Identity } from "./acce
 import { Delivery } from "./delivery.js";
 import { Member, type MemberHost, type MemberOptions } from "./member.js";
 import { NodeControl } from "./node-control.js";
+import type { Quota, RateLimits } from "./rate-limits.js";
 import type { Outlet } from "./outlet.js";
 import type { Position, Seat } from "./room.js";
 import { Rooms } from "./rooms.js";
@@ -44,6 +45,8 @@ export interface Publisher {
   readonly userId?: string | undefined;
   /** Omitted for the server, which may publish anywhere. */
   readonly grants?: Grants | undefined;
+  /** Whose RATE_LIMIT_MESSAGES quota it spends; omitted for the server (room limit only). */
+  readonly quota?: Quota;
 }
 
 /** The outcome of a publish that was stored (or found stored). */
@@ -63,6 +66,8 @@ export class Router implements MemberHost {
   readonly #memberOptions: MemberOptions;
   /** Verifies `refresh` tokens; undefined when authentication is off. */
   readonly #credentials: Credentials | undefined;
+  /** RATE_LIMIT_*; undefined: no limits. */
+  readonly #limits: RateLimits | undefined;
 
   constructor(
     store: Store,
@@ -70,13 +75,16 @@ export class Router implements MemberHost {
     opts: RouterOptions,
     log: Logger,
     credentials?: Credentials,
+    limits?: RateLimits,
   ) {
     this.#store = store;
     this.#opts = opts;
     this.#credentials = credentials;
+    this.#limits = limits;
     this.#memberOptions = {
       badFrameLimit: opts.badFrameLimit,
       badFrameWindowMs: opts.badFrameWindowMs,
+      rateLimitCloseAfter: limits?.settings.closeAfter ?? 0,
       log,
     };
     this.#rooms = new Rooms(store, broker, opts, log);
@@ -186,6 +194,7 @@ export class Router implements MemberHost {
           member,
           env.kind.value.roomId,
           since && { offset: since.offset, epoch: since.epoch },
+          true,
         );
         return;
       }
@@ -246,7 +255,12 @@ export class Router implements MemberHost {
     }
   }
 
-  async join(member: Member, roomId: string, since?: Position): Promise<void> {
+  /**
+   * `requested`: a client's join_room, which RATE_LIMIT_JOINS counts (a
+   * resume's rejoins do not); a join refused for another reason first
+   * (forbidden, too_many_rooms, already joined) does not count.
+   */
+  async join(member: Member, roomId: string, since?: Position, requested = false): Promise<void> {
     checkRoomId(roomId);
     if (!member.grants.canJoin(roomId)) {
       throw new WireError(ErrorCode.Forbidden, undefined, roomId);
@@ -259,6 +273,10 @@ export class Router implements MemberHost {
     }
     if (member.rooms.size >= this.#opts.maxRoomsPerMember) {
       throw new WireError(ErrorCode.TooManyRooms, undefined, roomId);
+    }
+    if (requested && this.#limits !== undefined) {
+      const wait = await this.#limits.join(member.id);
+      if (wait > 0) throw new WireError(ErrorCode.RateLimited, undefined, roomId, wait);
     }
     const room = await this.#rooms.acquire(roomId);
     if (!member.active) {
@@ -316,6 +334,10 @@ export class Router implements MemberHost {
       senderId: member.id,
       userId: member.identity?.userId,
       grants: member.grants,
+      quota:
+        member.identity === undefined
+          ? { connection: member.id }
+          : { user: member.identity.userId },
     });
     member.send(
       envelope({
@@ -335,7 +357,9 @@ export class Router implements MemberHost {
    * takes (WebSocket members and, later, the server API), so validation,
    * grants, de-duplication and offsets hold the same for all. Resolves once
    * the message is stored; throws WireError (bad_request, invalid_room,
-   * forbidden, unavailable, internal).
+   * forbidden, rate_limited, unavailable, internal). Every publish that gets
+   * past validation and grants counts against the rate limits (a duplicate
+   * too); a refused one is not stored, delivered or acked.
    */
   async publish(roomId: string, msg: Message, from: Publisher): Promise<Published> {
     checkRoomId(roomId);
@@ -343,6 +367,10 @@ export class Router implements MemberHost {
     const messageId = msg.messageId ?? randomUUID();
     if (from.grants !== undefined && !from.grants.canPublish(roomId)) {
       throw new WireError(ErrorCode.Forbidden, undefined, messageId);
+    }
+    if (this.#limits !== undefined) {
+      const wait = await this.#limits.publish(roomId, from.quota);
+      if (wait > 0) throw new WireError(ErrorCode.RateLimited, undefined, messageId, wait);
     }
     const stored: NewMessage = {
       messageId,
