@@ -137,7 +137,7 @@ export const configSchema = z.object({
   RATE_LIMIT_ROOM_MESSAGES_BURST: burst(),
   RATE_LIMIT_JOINS: rate.default("128/1s"),
   RATE_LIMIT_JOINS_BURST: burst(),
-  RATE_LIMIT_HANDSHAKES: rate.default("100/1s"),
+  RATE_LIMIT_HANDSHAKES: rate.default("1000/1s"),
   RATE_LIMIT_HANDSHAKES_BURST: burst(),
   RATE_LIMIT_CLOSE_AFTER: int(0, 1_000_000).default(100),
   RATE_LIMIT_DISTRIBUTED: flag.default("false"),

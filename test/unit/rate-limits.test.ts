@@ -9,7 +9,9 @@ import { FallbackLimiter } from "../../src/adapters/ratelimit/fallback-limiter.j
 import { gcra } from "../../src/adapters/ratelimit/gcra.js";
 import { MemoryLimiter } from "../../src/adapters/ratelimit/memory-limiter.js";
 import { MemoryStore } from "../../src/adapters/store/memory-store.js";
+import { ConfigError, loadConfig } from "../../src/config/load.js";
 import { parseRate } from "../../src/config/rate.js";
+import { rateLimitBackend } from "../../src/adapters.js";
 import { RateLimits, type RateLimitSettings } from "../../src/core/rate-limits.js";
 import { Router } from "../../src/core/router.js";
 import { silentLogger } from "../../src/observability/logging.js";
@@ -44,6 +46,29 @@ describe("rate limits - config", () => {
     for (const bad of ["0/1s", "20", "20/", "x/1s", "20/0s", "-1/1s", "OFF"]) {
       assert.equal(parseRate(bad), undefined, bad);
     }
+  });
+
+  test("variables: defaults, off, bad values named, the distributed backend", () => {
+    const defaults = loadConfig({});
+    assert.deepEqual(defaults.RATE_LIMIT_MESSAGES, { count: 100, periodMs: 1000 });
+    assert.equal(defaults.RATE_LIMIT_MESSAGES_BURST, undefined);
+    assert.equal(defaults.RATE_LIMIT_DISTRIBUTED, false);
+    assert.equal(loadConfig({ RATE_LIMIT_JOINS: "off" }).RATE_LIMIT_JOINS, null);
+    assert.throws(
+      () => loadConfig({ RATE_LIMIT_ROOM_MESSAGES: "fast" }),
+      /RATE_LIMIT_ROOM_MESSAGES/,
+    );
+    assert.throws(
+      () => loadConfig({ RATE_LIMIT_DISTRIBUTED: "true", RATE_LIMIT_BACKEND: "postgres" }),
+      ConfigError,
+    );
+    assert.equal(rateLimitBackend(loadConfig({ BROKER: "redis", STORE: "memory" })), "redis");
+    const pgUrl = "postgres://h/db";
+    assert.equal(
+      rateLimitBackend(loadConfig({ BROKER: "nats", STORE: "postgres", POSTGRES_URL: pgUrl })),
+      "postgres",
+    );
+    assert.equal(rateLimitBackend(loadConfig({ STORE: "memory" })), undefined);
   });
 });
 
