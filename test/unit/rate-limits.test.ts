@@ -133,6 +133,26 @@ describe("rate limits - fallback", () => {
     assert.deepEqual(events, ["fallback", "restore", "fallback"]);
     await limiter.close();
   });
+
+  test("a backend down at start is opened later, when it is back", async () => {
+    const shared = new FlakyLimiter();
+    let opens = 0;
+    shared.open = () => (++opens === 1 ? Promise.reject(new Error("down")) : Promise.resolve());
+    const limiter = new FallbackLimiter(shared, new MemoryLimiter(), {
+      timeoutMs: 50,
+      retryMs: 50,
+      log: silentLogger(),
+    });
+    await limiter.open();
+    const rate = { intervalMs: 60_000, burst: 1 };
+    assert.equal(limiter.fallenBack, true);
+    assert.equal((await limiter.take("k", rate)).allowed, true);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal((await limiter.take("k2", rate)).allowed, true);
+    assert.equal(opens, 2);
+    assert.equal(limiter.fallenBack, false);
+    assert.equal(shared.calls, 1);
+  });
 });
 
 describe("rate limits - rules", () => {

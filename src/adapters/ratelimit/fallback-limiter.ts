@@ -33,6 +33,8 @@ export class FallbackLimiter implements RateLimiter {
   readonly #opts: FallbackLimiterOptions;
   #down = false;
   #retryAt = 0;
+  /** The shared limiter opened (a node may start while its backend is down). */
+  #opened = false;
 
   constructor(shared: RateLimiter, local: RateLimiter, opts: FallbackLimiterOptions) {
     this.#shared = shared;
@@ -53,6 +55,7 @@ export class FallbackLimiter implements RateLimiter {
     await this.#local.open();
     try {
       await this.#shared.open();
+      this.#opened = true;
     } catch (err) {
       // Starting without the backend is allowed: limits hold per node until it is back.
       this.#fail(err);
@@ -66,6 +69,10 @@ export class FallbackLimiter implements RateLimiter {
       this.#retryAt = now + this.#opts.retryMs; // this check is the probe
     }
     try {
+      if (!this.#opened) {
+        await this.#bounded(this.#shared.open());
+        this.#opened = true;
+      }
       const decision = await this.#bounded(this.#shared.take(key, rate));
       if (this.#down) this.#restore();
       return decision;
@@ -76,7 +83,7 @@ export class FallbackLimiter implements RateLimiter {
   }
 
   async refund(key: string, rate: Rate): Promise<void> {
-    if (this.#down) return this.#local.refund(key, rate);
+    if (this.#down || !this.#opened) return this.#local.refund(key, rate);
     try {
       await this.#bounded(this.#shared.refund(key, rate));
     } catch (err) {
