@@ -4,6 +4,9 @@ import type { Config } from "./config/schema.js";
 import type { Logger } from "./observability/logging.js";
 import type { Broker } from "./ports/broker.js";
 import type { Store } from "./ports/store.js";
+import type { Rate, RateLimiter } from "./ports/rate-limiter.js";
+import type { RateText } from "./config/rate.js";
+import { RateLimits } from "./core/rate-limits.js";
 
 export async function createStore(config: Config, log: Logger): Promise<Store> {
   switch (config.STORE) {
@@ -48,4 +51,85 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
       });
     }
   }
+}
+
+/** Which shared limiter RATE_LIMIT_DISTRIBUTED uses; undefined: none fits (limits stay per node). */
+export function rateLimitBackend(config: Config): "redis" | "postgres" | "sqlite" | undefined {
+  if (config.RATE_LIMIT_BACKEND !== "auto") return config.RATE_LIMIT_BACKEND;
+  if (config.BROKER === "redis") return "redis";
+  if (config.STORE === "postgres" || config.STORE === "sqlite") return config.STORE;
+  return undefined;
+}
+
+/** Hooks for the limiter's fallback (a metric attaches here). */
+export interface RateLimitHooks {
+  readonly onFallback?: (err: unknown) => void;
+  readonly onRestore?: () => void;
+}
+
+export async function createRateLimits(
+  config: Config,
+  log: Logger,
+  hooks: RateLimitHooks = {},
+): Promise<RateLimits> {
+  const { MemoryLimiter } = await import("./adapters/ratelimit/memory-limiter.js");
+  const local = new MemoryLimiter();
+  await local.open();
+  const settings = {
+    messages: gcraRate(config.RATE_LIMIT_MESSAGES, config.RATE_LIMIT_MESSAGES_BURST),
+    roomMessages: gcraRate(config.RATE_LIMIT_ROOM_MESSAGES, config.RATE_LIMIT_ROOM_MESSAGES_BURST),
+    joins: gcraRate(config.RATE_LIMIT_JOINS, config.RATE_LIMIT_JOINS_BURST),
+    handshakes: gcraRate(config.RATE_LIMIT_HANDSHAKES, config.RATE_LIMIT_HANDSHAKES_BURST),
+    closeAfter: config.RATE_LIMIT_CLOSE_AFTER,
+  };
+  if (!config.RATE_LIMIT_DISTRIBUTED) return new RateLimits(settings, local, local);
+  const backend = rateLimitBackend(config);
+  let shared: RateLimiter;
+  switch (backend) {
+    case undefined:
+      log.warn(
+        { store: config.STORE, broker: config.BROKER },
+        "RATE_LIMIT_DISTRIBUTED=true but neither Redis nor a SQL store is configured: limits hold per node",
+      );
+      return new RateLimits(settings, local, local);
+    case "redis": {
+      const { RedisLimiter } = await import("./adapters/ratelimit/redis-limiter.js");
+      shared = new RedisLimiter({
+        url: config.RATE_LIMIT_REDIS_URL ?? config.REDIS_URL,
+        prefix: config.BROKER_PREFIX,
+      });
+      break;
+    }
+    case "postgres": {
+      const { PostgresLimiter } = await import("./adapters/ratelimit/postgres-limiter.js");
+      shared = new PostgresLimiter({
+        url: config.POSTGRES_URL ?? "",
+        timeoutMs: config.STORE_TIMEOUT,
+      });
+      break;
+    }
+    case "sqlite": {
+      const { SqliteLimiter } = await import("./adapters/ratelimit/sqlite-limiter.js");
+      shared = new SqliteLimiter({ path: config.SQLITE_PATH });
+      break;
+    }
+  }
+  const { FallbackLimiter } = await import("./adapters/ratelimit/fallback-limiter.js");
+  // A second local limiter with the same limits stands in for the shared one
+  // while it is down (the per-connection keys keep their own).
+  const fallback = new FallbackLimiter(shared, new MemoryLimiter(), {
+    timeoutMs: Math.min(config.STORE_TIMEOUT, 500),
+    retryMs: 1000,
+    log,
+    ...hooks,
+  });
+  await fallback.open();
+  log.info({ backend }, "rate limits hold for the whole cluster (RATE_LIMIT_DISTRIBUTED)");
+  return new RateLimits(settings, fallback, local);
+}
+
+/** A configured rate as GCRA parameters; undefined when `off`. */
+function gcraRate(rate: RateText | null, burst: number | undefined): Rate | undefined {
+  if (rate === null) return undefined;
+  return { intervalMs: rate.periodMs / rate.count, burst: burst ?? rate.count };
 }

@@ -17,7 +17,7 @@ import { NodeTelemetry } from "./observability/telemetry.js";
 import { startTracing, traceIds, tracingSettings } from "./observability/tracing.js";
 import type { Broker } from "./ports/broker.js";
 import type { Store } from "./ports/store.js";
-import { createBroker, createStore } from "./adapters.js";
+import { createBroker, createRateLimits, createStore } from "./adapters.js";
 
 // After DRAIN_PERIOD, this long for the last closes, the session flush and the
 // store and broker to close; past it the process exits 1 rather than outlive
@@ -94,6 +94,10 @@ async function main(): Promise<void> {
     log.warn("ALLOWED_ORIGINS is unset: WebSocket upgrades from any browser origin are accepted");
   }
 
+  // RATE_LIMIT_*. onFallback is where a metric of the local fallback attaches
+  // once the metrics module exists; the limiter already logs the transition.
+  const rateLimits = await createRateLimits(config, log, { onFallback: () => undefined });
+
   const router = new Router(
     store,
     broker,
@@ -110,6 +114,7 @@ async function main(): Promise<void> {
     },
     log,
     credentials,
+    rateLimits,
   );
   await router.start();
   const housekeeping = new Housekeeping(
@@ -136,12 +141,14 @@ async function main(): Promise<void> {
       pongTimeoutMs: config.PONG_TIMEOUT,
       handshakeTimeoutMs: config.HANDSHAKE_TIMEOUT,
       firstFrameTimeoutMs: config.FIRST_FRAME_TIMEOUT,
+      perMessageDeflate: config.PERMESSAGE_DEFLATE,
       limits: {
         maxConnections: config.MAX_CONNECTIONS,
         maxPerUser: config.MAX_CONNECTIONS_PER_USER,
         maxPerIp: config.MAX_CONNECTIONS_PER_IP,
         trustProxy: config.TRUST_PROXY,
       },
+      handshakeLimit: (ip) => rateLimits.handshake(ip),
       tls:
         config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined
           ? undefined
@@ -192,6 +199,7 @@ async function main(): Promise<void> {
       log.error({ err }, "drain: sessions could not all be saved");
     }
     await router.close();
+    await rateLimits.close();
     await gateway.close();
     await broker.close();
     await store.close();

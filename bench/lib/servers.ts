@@ -21,7 +21,25 @@ const path = (relative: string): string => fileURLToPath(new URL(relative, impor
  * outbound buffer limit is raised from 1 MiB to 16 MiB so a generator hiccup at
  * saturation is not counted as slow consumers (the peers have no limit at all).
  */
+/**
+ * The scenarios measure capacity: one connection and one room publish, and
+ * one loopback address connects, far beyond any client the default rate
+ * limits are sized for, so the limits are off unless
+ * ROOMCAST_BENCH_RATE_LIMITS=on keeps the defaults (to measure what they
+ * cost, docs/benchmarks.md).
+ */
+const RATE_LIMITS: Record<string, string> =
+  process.env["ROOMCAST_BENCH_RATE_LIMITS"] === "on"
+    ? {}
+    : {
+        RATE_LIMIT_MESSAGES: "off",
+        RATE_LIMIT_ROOM_MESSAGES: "off",
+        RATE_LIMIT_JOINS: "off",
+        RATE_LIMIT_HANDSHAKES: "off",
+      };
+
 export const ROOMCAST_BENCH_ENV: Record<string, string> = {
+  ...RATE_LIMITS,
   HOST: "127.0.0.1",
   LOG_LEVEL: "warn",
   BROKER: "memory",

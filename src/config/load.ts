@@ -25,6 +25,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.STORE === "postgres" && config.POSTGRES_URL === undefined) {
     throw new ConfigError("invalid configuration:\n  POSTGRES_URL: required when STORE=postgres");
   }
+  if (
+    config.RATE_LIMIT_DISTRIBUTED &&
+    config.RATE_LIMIT_BACKEND === "postgres" &&
+    config.POSTGRES_URL === undefined
+  ) {
+    throw new ConfigError(
+      "invalid configuration:\n  POSTGRES_URL: required when RATE_LIMIT_BACKEND=postgres",
+    );
+  }
   if ((config.TLS_CERT_FILE === undefined) !== (config.TLS_KEY_FILE === undefined)) {
     throw new ConfigError(
       "invalid configuration:\n  TLS_CERT_FILE and TLS_KEY_FILE: set both or neither",

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { isRoomPattern } from "../core/access.js";
 import { parseDuration } from "./duration.js";
+import { parseRate } from "./rate.js";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -17,6 +18,20 @@ const duration = z.string().transform((text, ctx) => {
   }
   return ms;
 });
+
+/** `N/DURATION` or `off` (null). */
+const rate = z.string().transform((text, ctx) => {
+  const parsed = parseRate(text);
+  if (parsed === undefined) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `not a rate: "${text}" (e.g. 20/1s, 600/1m, or off)`,
+    });
+    return z.NEVER;
+  }
+  return parsed;
+});
+const burst = () => int(1, 100_000_000).optional();
 
 const flag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 
@@ -119,6 +134,20 @@ export const configSchema = z.object({
   TLS_KEY_FILE: z.string().min(1).optional(),
   API_KEY: list.optional(),
   PRESENCE_HEARTBEAT: duration.default("8s"),
+
+  RATE_LIMIT_MESSAGES: rate.default("100/1s"),
+  RATE_LIMIT_MESSAGES_BURST: burst(),
+  RATE_LIMIT_ROOM_MESSAGES: rate.default("1000/1s"),
+  RATE_LIMIT_ROOM_MESSAGES_BURST: burst(),
+  RATE_LIMIT_JOINS: rate.default("128/1s"),
+  RATE_LIMIT_JOINS_BURST: burst(),
+  RATE_LIMIT_HANDSHAKES: rate.default("1000/1s"),
+  RATE_LIMIT_HANDSHAKES_BURST: burst(),
+  RATE_LIMIT_CLOSE_AFTER: int(0, 1_000_000).default(100),
+  RATE_LIMIT_DISTRIBUTED: flag.default("false"),
+  RATE_LIMIT_BACKEND: z.enum(["auto", "redis", "postgres", "sqlite"]).default("auto"),
+  RATE_LIMIT_REDIS_URL: z.string().min(1).optional(),
+  PERMESSAGE_DEFLATE: flag.default("false"),
 
   STORE: z.enum(["memory", "sqlite", "postgres"]).default("sqlite"),
   SQLITE_PATH: z.string().min(1).default("./data/roomcast.db"),

@@ -28,6 +28,8 @@ export interface MemberHost {
 export interface MemberOptions {
   readonly badFrameLimit: number;
   readonly badFrameWindowMs: number;
+  /** rate_limited refusals within a minute that close with 1008 (RATE_LIMIT_CLOSE_AFTER); 0 = never. */
+  readonly rateLimitCloseAfter: number;
   readonly log: Logger;
   readonly metrics?: CoreMetrics;
 }
@@ -36,6 +38,8 @@ type Task = () => Promise<void>;
 
 /** Queued frames beyond which the member stops reading its socket. */
 const MAX_QUEUED_FRAMES = 16;
+/** The window of RATE_LIMIT_CLOSE_AFTER. */
+const RATE_LIMIT_WINDOW_MS = 60_000;
 /** setTimeout's longest delay (about 24.8 days); a later expiry re-arms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -54,6 +58,7 @@ export class Member {
   #paused = false;
   #detached = false;
   #badFrames: number[] | undefined;
+  #refusals: number[] | undefined;
   /** The verified credential; undefined on anonymous connections. */
   #identity: Identity | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
@@ -220,6 +225,22 @@ export class Member {
     }
     this.sendError(err);
     if (isBadFrame(err.code)) this.#countBadFrame();
+    else if (err.code === ErrorCode.RateLimited) this.#countRefusal();
+  }
+
+  /** A client that keeps flooding after being told is closed with 1008. */
+  #countRefusal(): void {
+    const limit = this.#opts.rateLimitCloseAfter;
+    if (limit === 0) return;
+    const now = Date.now();
+    // At most `limit` entries: the close below ends the counting.
+    const recent = (this.#refusals ?? []).filter((t) => t > now - RATE_LIMIT_WINDOW_MS);
+    recent.push(now);
+    this.#refusals = recent;
+    if (recent.length >= limit) {
+      this.#opts.log.warn({ member: this.id }, "closing: kept exceeding rate limits");
+      this.condemn(CloseCode.PolicyViolation);
+    }
   }
 
   /** Repeated malformed frames close the socket with a policy violation. */

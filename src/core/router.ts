@@ -21,6 +21,7 @@ import { noTelemetry, type Telemetry, type TraceFields } from "../ports/telemetr
 import { Delivery } from "./delivery.js";
 import { Member, type MemberHost, type MemberOptions } from "./member.js";
 import { NodeControl } from "./node-control.js";
+import type { Quota, RateLimits } from "./rate-limits.js";
 import type { Outlet } from "./outlet.js";
 import {
   Presence,
@@ -59,6 +60,15 @@ export interface Publisher {
   readonly userId?: string | undefined;
   /** Omitted for the server, which may publish anywhere. */
   readonly grants?: Grants | undefined;
+  /** Whose RATE_LIMIT_MESSAGES quota it spends; omitted for the server (room limit only). */
+  readonly quota?: Quota;
+}
+
+export interface JoinOptions {
+  /** Watch the room's presence (presence_state, then presence_diff). */
+  readonly presence?: boolean | undefined;
+  /** A client's join_room (counted by RATE_LIMIT_JOINS), not a resume's rejoin. */
+  readonly requested?: boolean | undefined;
 }
 
 /** The outcome of a publish that was stored (or found stored). */
@@ -80,6 +90,8 @@ export class Router implements MemberHost {
   /** Verifies `refresh` tokens; undefined when authentication is off. */
   readonly #credentials: Credentials | undefined;
   readonly #telemetry: Telemetry;
+  /** RATE_LIMIT_*; undefined: no limits. */
+  readonly #limits: RateLimits | undefined;
 
   constructor(
     store: Store,
@@ -87,14 +99,17 @@ export class Router implements MemberHost {
     opts: RouterOptions,
     log: Logger,
     credentials?: Credentials,
+    limits?: RateLimits,
   ) {
     this.#store = store;
     this.#opts = opts;
     this.#credentials = credentials;
     this.#telemetry = opts.telemetry ?? noTelemetry;
+    this.#limits = limits;
     this.#memberOptions = {
       badFrameLimit: opts.badFrameLimit,
       badFrameWindowMs: opts.badFrameWindowMs,
+      rateLimitCloseAfter: limits?.settings.closeAfter ?? 0,
       log,
       metrics: this.#telemetry.metrics,
     };
@@ -171,7 +186,12 @@ export class Router implements MemberHost {
     for (const r of grant.rooms) {
       member.enqueue(async () => {
         try {
-          await this.join(member, r.room, { offset: r.offset, epoch: r.epoch }, r.presence);
+          await this.join(
+            member,
+            r.room,
+            { offset: r.offset, epoch: r.epoch },
+            { presence: r.presence ?? false },
+          );
         } catch (err) {
           if (!(err instanceof WireError)) throw err;
           member.sendError(err);
@@ -212,7 +232,7 @@ export class Router implements MemberHost {
           member,
           env.kind.value.roomId,
           since && { offset: since.offset, epoch: since.epoch },
-          env.kind.value.presence,
+          { presence: env.kind.value.presence, requested: true },
         );
         return;
       }
@@ -276,8 +296,16 @@ export class Router implements MemberHost {
   /**
    * Joins `roomId`; with `presence` the member also watches who is in it
    * (presence_state right after room_joined, then presence_diff).
+   * `requested`: a client's join_room, which RATE_LIMIT_JOINS counts (a
+   * resume's rejoins do not); a join refused for another reason first
+   * (forbidden, too_many_rooms, already joined) does not count.
    */
-  async join(member: Member, roomId: string, since?: Position, presence = false): Promise<void> {
+  async join(
+    member: Member,
+    roomId: string,
+    since?: Position,
+    { presence = false, requested = false }: JoinOptions = {},
+  ): Promise<void> {
     checkRoomId(roomId);
     if (!member.grants.canJoin(roomId)) {
       throw new WireError(ErrorCode.Forbidden, undefined, roomId);
@@ -303,6 +331,10 @@ export class Router implements MemberHost {
     }
     if (member.rooms.size >= this.#opts.maxRoomsPerMember) {
       throw new WireError(ErrorCode.TooManyRooms, undefined, roomId);
+    }
+    if (requested && this.#limits !== undefined) {
+      const wait = await this.#limits.join(member.id);
+      if (wait > 0) throw new WireError(ErrorCode.RateLimited, undefined, roomId, wait);
     }
     const room = await this.#rooms.acquire(roomId);
     if (!member.active) {
@@ -376,6 +408,10 @@ export class Router implements MemberHost {
       senderId: member.id,
       userId: member.identity?.userId,
       grants: member.grants,
+      quota:
+        member.identity === undefined
+          ? { connection: member.id }
+          : { user: member.identity.userId },
     });
     acked();
     member.send(
@@ -396,7 +432,9 @@ export class Router implements MemberHost {
    * takes (WebSocket members and, later, the server API), so validation,
    * grants, de-duplication and offsets hold the same for all. Resolves once
    * the message is stored; throws WireError (bad_request, invalid_room,
-   * forbidden, unavailable, internal).
+   * forbidden, rate_limited, unavailable, internal). Every publish that gets
+   * past validation and grants counts against the rate limits (a duplicate
+   * too); a refused one is not stored, delivered or acked.
    */
   async publish(roomId: string, msg: Message, from: Publisher): Promise<Published> {
     checkRoomId(roomId);
@@ -404,6 +442,10 @@ export class Router implements MemberHost {
     const messageId = msg.messageId ?? randomUUID();
     if (from.grants !== undefined && !from.grants.canPublish(roomId)) {
       throw new WireError(ErrorCode.Forbidden, undefined, messageId);
+    }
+    if (this.#limits !== undefined) {
+      const wait = await this.#limits.publish(roomId, from.quota);
+      if (wait > 0) throw new WireError(ErrorCode.RateLimited, undefined, messageId, wait);
     }
     return this.#telemetry.tracing.publish(roomId, msg, (trace) =>
       this.#publish(roomId, msg, messageId, from, trace),

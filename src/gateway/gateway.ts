@@ -34,7 +34,15 @@ export interface GatewayOptions {
   readonly pongTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
   readonly firstFrameTimeoutMs: number;
+  /** PERMESSAGE_DEFLATE: offer compression, with the limits of SAFE_DEFLATE. */
+  readonly perMessageDeflate?: boolean | undefined;
   readonly limits: AdmissionLimits;
+  /**
+   * RATE_LIMIT_HANDSHAKES: 0 when an upgrade from this address may go
+   * ahead, else milliseconds until one would (HTTP 429, before anything else
+   * is spent on it). Omitted: no limit.
+   */
+  readonly handshakeLimit?: ((ip: string) => Promise<number>) | undefined;
   /** Native HTTPS/WSS when set. */
   readonly tls?: TlsFiles | undefined;
   /** Answers /api/* (the server API, api.ts); false for other paths. */
@@ -164,7 +172,7 @@ export class Gateway {
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: opts.maxMessageBytes,
-      perMessageDeflate: false,
+      perMessageDeflate: opts.perMessageDeflate === true ? SAFE_DEFLATE : false,
       clientTracking: false,
       handleProtocols: (offered) => negotiate([...offered]) ?? false,
     });
@@ -177,15 +185,24 @@ export class Gateway {
       telemetry,
     };
     const handler = (req: IncomingMessage, res: ServerResponse) => this.#request(req, res);
+    const serverOptions = {
+      // Node checks headersTimeout/requestTimeout only this often (30 s by
+      // default), which would let a slowloris client outlive
+      // HANDSHAKE_TIMEOUT several times over.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, opts.handshakeTimeoutMs / 4)),
+      // An upgrade needs a dozen headers; 2000 (Node's default) only helps an attacker.
+      maxHeadersCount: MAX_HEADERS,
+    };
     if (opts.tls === undefined) {
-      this.#http = createServer(handler);
+      this.#http = createServer(serverOptions, handler);
     } else {
-      const https = createTlsServer(readPair(opts.tls), handler);
+      const https = createTlsServer({ ...readPair(opts.tls), ...serverOptions }, handler);
       this.#certificates = new CertificateReloader(https, opts.tls, log);
       this.#http = https;
     }
     this.#http.headersTimeout = opts.handshakeTimeoutMs;
     this.#http.requestTimeout = opts.handshakeTimeoutMs;
+    this.#http.maxHeadersCount = MAX_HEADERS;
     this.#http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.#telemetry.upgrade(
         req,
@@ -236,6 +253,14 @@ export class Gateway {
     if (url.pathname !== this.#opts.wsPath) return rejectUpgrade(socket, 404, "not_found");
     if (this.#draining) {
       return rejectUpgrade(socket, 503, "unavailable", "draining", { "Retry-After": "1" });
+    }
+    if (this.#opts.handshakeLimit !== undefined) {
+      const wait = await this.#opts.handshakeLimit(this.#admission.clientIp(req));
+      if (wait > 0) {
+        return rejectUpgrade(socket, 429, "rate_limited", "too many handshakes from this address", {
+          "Retry-After": String(Math.ceil(wait / 1000)),
+        });
+      }
     }
 
     const origin = req.headers.origin;
@@ -377,6 +402,22 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   });
   res.end(text);
 }
+
+/**
+ * permessage-deflate when enabled: no context takeover (no zlib state kept
+ * between messages, so memory per socket stays flat and one message's text
+ * never helps compress another's), bounded zlib concurrency, small frames
+ * sent as they are. ws applies maxPayload to the inflated size.
+ */
+const SAFE_DEFLATE = {
+  serverNoContextTakeover: true,
+  clientNoContextTakeover: true,
+  concurrencyLimit: 10,
+  threshold: 1024,
+} as const;
+
+/** Headers one request may carry (server.maxHeadersCount); the rest are dropped. */
+const MAX_HEADERS = 64;
 
 const BEARER = { "WWW-Authenticate": "Bearer" };
 

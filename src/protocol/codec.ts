@@ -26,6 +26,13 @@ export const supportedSubprotocols: readonly Subprotocol[] = [Subprotocol.Json, 
  */
 export const MAX_ENVELOPES_PER_FRAME = 8192;
 
+/**
+ * Nesting levels (objects and arrays) a JSON frame may have. A publish needs
+ * 2; the limit is checked on the bytes before JSON.parse, so a deeply nested
+ * frame costs one pass over it and never reaches a recursive walk.
+ */
+export const MAX_JSON_DEPTH = 32;
+
 /** The frame, or one envelope in it, is malformed: wire code `bad_request`. */
 export class DecodeError extends Error {
   override readonly name: string = "DecodeError";
@@ -68,6 +75,9 @@ export const jsonCodec: Codec = {
   subprotocol: Subprotocol.Json,
   binary: false,
   decode(frame) {
+    if (jsonDepthExceeds(frame, MAX_JSON_DEPTH)) {
+      throw new DecodeError(`frame is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
     let text: string;
     try {
       text = utf8.decode(frame);
@@ -102,6 +112,32 @@ export const jsonCodec: Codec = {
     return utf8Encoder.encode(encodeJsonText(envelope));
   },
 };
+
+/**
+ * True when the JSON bytes open more than `max` objects/arrays at once.
+ * Brackets inside strings do not count; bytes of multi-byte UTF-8 characters
+ * are >= 0x80 and never look like ASCII punctuation. Malformed JSON is left to
+ * JSON.parse.
+ */
+export function jsonDepthExceeds(bytes: Uint8Array, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === 0x5c)
+        i++; // backslash: skip the escaped byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) {
+      inString = true;
+    } else if (b === 0x7b || b === 0x5b) {
+      if (++depth > max) return true;
+    } else if (b === 0x7d || b === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}
 
 /** The JSON text of one envelope (implicit defaults such as `false` are written out). */
 export function encodeJsonText(envelope: Envelope): string {

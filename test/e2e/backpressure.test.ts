@@ -14,7 +14,7 @@ import { JoinRoomSchema, MessageSchema } from "../../src/protocol/gen/roomcast/v
 import { TestClient } from "../helpers/client.js";
 import { eventually } from "../helpers/eventually.js";
 import { postgresAvailable, startPostgres, type PostgresServer } from "../helpers/postgres.js";
-import { startServer, type ServerProcess } from "../helpers/server.js";
+import { RATE_LIMITS_OFF, startServer, type ServerProcess } from "../helpers/server.js";
 
 const PROTO = "roomcast.v1.proto";
 const MiB = 1024 * 1024;
@@ -113,6 +113,8 @@ for (const kind of stores) {
     before(async () => {
       server = await startServer({
         ...(await kind.env()),
+        // Pipelining and bursts far beyond the default rate limits.
+        ...RATE_LIMITS_OFF,
         // Frames large enough for the bursts below; the outbound limit stays
         // at its default of 1 MiB.
         MAX_MESSAGE_BYTES: String(4 * MiB),

@@ -5,7 +5,7 @@ import { create } from "@bufbuild/protobuf";
 import { envelope, protoCodec } from "../../src/protocol/codec.js";
 import { JoinRoomSchema, MessageSchema } from "../../src/protocol/gen/roomcast/v1/envelope_pb.js";
 import { TestClient } from "../helpers/client.js";
-import { startServer, type ServerProcess } from "../helpers/server.js";
+import { RATE_LIMITS_OFF, startServer, type ServerProcess } from "../helpers/server.js";
 
 let server: ServerProcess;
 const open: TestClient[] = [];
@@ -39,7 +39,12 @@ async function assertServing(): Promise<void> {
 }
 
 before(async () => {
-  server = await startServer({ MAX_MESSAGE_BYTES: "4096", MAX_BUFFERED_BYTES: "65536" });
+  server = await startServer({
+    MAX_MESSAGE_BYTES: "4096",
+    MAX_BUFFERED_BYTES: "65536",
+    // Floods a paused reader with thousands of publishes from one connection.
+    ...RATE_LIMITS_OFF,
+  });
 });
 after(async () => {
   for (const c of open) c.ws.terminate();

@@ -6,7 +6,7 @@ import { join as pathJoin } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { TestClient } from "../helpers/client.js";
 import { eventually } from "../helpers/eventually.js";
-import { startServer, type ServerProcess } from "../helpers/server.js";
+import { RATE_LIMITS_OFF, startServer, type ServerProcess } from "../helpers/server.js";
 
 const dir = mkdtempSync(pathJoin(tmpdir(), "roomcast-resume-"));
 let server: ServerProcess;
@@ -41,6 +41,8 @@ before(async () => {
     SQLITE_PATH: pathJoin(dir, "resume.db"),
     SESSION_REPLAY_LIMIT: "1000",
     ACK_FLUSH_INTERVAL: "100ms",
+    // Publishes hundreds of messages in one go from one connection.
+    ...RATE_LIMITS_OFF,
   });
 });
 after(async () => {

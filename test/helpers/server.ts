@@ -7,6 +7,18 @@ import { spawnChild } from "../../tools/process-harness.js";
 
 const MAIN = fileURLToPath(new URL("../../src/main.js", import.meta.url));
 
+/**
+ * Every rate limit off: for load tests of other features (backpressure,
+ * pipelining) that publish or join far faster than any client the default
+ * limits are sized for. test/e2e/rate-limit*.test.ts cover the limits.
+ */
+export const RATE_LIMITS_OFF: Readonly<Record<string, string>> = {
+  RATE_LIMIT_MESSAGES: "off",
+  RATE_LIMIT_ROOM_MESSAGES: "off",
+  RATE_LIMIT_JOINS: "off",
+  RATE_LIMIT_HANDSHAKES: "off",
+};
+
 export interface ServerProcess {
   readonly port: number;
   readonly httpUrl: string;

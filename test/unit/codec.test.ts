@@ -13,12 +13,14 @@ import {
 import {
   DecodeError,
   FrameTooLargeError,
+  MAX_JSON_DEPTH,
   MAX_ENVELOPES_PER_FRAME,
   Subprotocol,
   delimit,
   encodeJsonText,
   envelope,
   jsonCodec,
+  jsonDepthExceeds,
   negotiate,
   protoCodec,
 } from "../../src/protocol/codec.js";
@@ -92,6 +94,30 @@ describe("codec - json", () => {
 
   test("rejects invalid UTF-8", () => {
     assert.throws(() => jsonCodec.decode(new Uint8Array([0x7b, 0xff, 0x7d])), DecodeError);
+  });
+
+  test("nesting: 32 levels decode, 33 and 10,000 are DecodeError, brackets in strings do not count", () => {
+    const nested = (depth: number) =>
+      `{"message":{"target":"r","content":"x","x":${"[".repeat(depth - 2)}${"]".repeat(depth - 2)}}}`;
+    assert.equal([...jsonCodec.decode(text(nested(MAX_JSON_DEPTH)))].length, 1);
+    assert.throws(() => jsonCodec.decode(text(nested(MAX_JSON_DEPTH + 1))), /deeper than 32/);
+    assert.throws(() => jsonCodec.decode(text(nested(10_000))), DecodeError);
+    assert.throws(() => jsonCodec.decode(text("[".repeat(60_000))), DecodeError);
+    const brackets = `{"message":{"target":"r","content":"${"[{".repeat(100)}\\"[[["}}`;
+    const [env] = [...jsonCodec.decode(text(brackets))];
+    assert.equal(env?.kind.case, "message");
+    assert.equal(jsonDepthExceeds(text('{"a":"\\"}'), 1), false);
+  });
+
+  test("__proto__ and constructor keys are ignored and pollute nothing", () => {
+    const frame =
+      '{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}},' +
+      '"message":{"target":"r","content":"x","__proto__":{"offset":"9"},"constructor":1}}';
+    const [env] = [...jsonCodec.decode(text(frame))];
+    assert.equal(env?.kind.case, "message");
+    assert.equal(env.kind.value.offset, undefined);
+    assert.equal(({} as Record<string, unknown>)["polluted"], undefined);
+    assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, "polluted"), false);
   });
 });
 

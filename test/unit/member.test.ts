@@ -49,6 +49,7 @@ function newMember(outlet: RecordingOutlet, host: MemberHost, badFrameWindowMs =
   return new Member("m1", "u1", outlet, host, {
     badFrameLimit: LIMIT,
     badFrameWindowMs,
+    rateLimitCloseAfter: 0,
     log: silentLogger(),
   });
 }
