@@ -25,6 +25,16 @@ export async function createStore(config: Config, log: Logger): Promise<Store> {
         statementTimeoutMs: config.STORE_TIMEOUT,
       });
     }
+    case "redis": {
+      const { RedisStore } = await import("./adapters/store/redis-store.js");
+      log.debug("using Redis store");
+      return new RedisStore({
+        url: config.STORE_REDIS_URL ?? config.REDIS_URL,
+        dedupWindowMs: config.DEDUP_WINDOW,
+        maxPerRoom: config.HISTORY_SIZE,
+        timeoutMs: config.STORE_TIMEOUT,
+      });
+    }
   }
 }
 

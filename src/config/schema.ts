@@ -65,10 +65,11 @@ export const configSchema = z.object({
   BAD_FRAME_LIMIT: int(1, 1_000_000).default(10),
   BAD_FRAME_WINDOW: duration.default("1m"),
 
-  STORE: z.enum(["memory", "sqlite", "postgres"]).default("sqlite"),
+  STORE: z.enum(["memory", "sqlite", "postgres", "redis"]).default("sqlite"),
   SQLITE_PATH: z.string().min(1).default("./data/roomcast.db"),
   POSTGRES_URL: z.string().url().optional(),
   POSTGRES_POOL_SIZE: int(1, 1000).default(10),
+  STORE_REDIS_URL: z.string().min(1).optional(),
   STORE_TIMEOUT: duration.default("2s"),
   DEDUP_WINDOW: duration.default("2m"),
   HISTORY_SIZE: int(1, 100_000_000).default(1000),
