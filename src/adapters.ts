@@ -35,6 +35,19 @@ export async function createStore(config: Config, log: Logger): Promise<Store> {
         timeoutMs: config.STORE_TIMEOUT,
       });
     }
+    case "spanner": {
+      const { SpannerStore } = await import("./adapters/store/spanner-store.js");
+      log.debug("using Cloud Spanner store");
+      return new SpannerStore({
+        projectId: config.SPANNER_PROJECT ?? "",
+        instanceId: config.SPANNER_INSTANCE ?? "",
+        databaseId: config.SPANNER_DATABASE ?? "",
+        dedupWindowMs: config.DEDUP_WINDOW,
+        ...(config.SPANNER_EMULATOR_HOST !== undefined && {
+          emulatorHost: config.SPANNER_EMULATOR_HOST,
+        }),
+      });
+    }
   }
 }
 

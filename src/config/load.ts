@@ -25,5 +25,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.STORE === "postgres" && config.POSTGRES_URL === undefined) {
     throw new ConfigError("invalid configuration:\n  POSTGRES_URL: required when STORE=postgres");
   }
+  if (config.STORE === "spanner") {
+    const missing = (["SPANNER_PROJECT", "SPANNER_INSTANCE", "SPANNER_DATABASE"] as const).filter(
+      (name) => config[name] === undefined,
+    );
+    if (missing.length > 0)
+      throw new ConfigError(
+        `invalid configuration:\n  ${missing.map((n) => `${n}: required when STORE=spanner`).join("\n  ")}`,
+      );
+  }
   return config;
 }
