@@ -72,7 +72,14 @@ export async function migrateSpanner(
   await ensureDatabase(instance, databaseId);
   const database = instance.database(databaseId);
   // A database created by someone else (e.g. an operator) may lack the table.
-  await updateSchema(database, [MIGRATIONS_TABLE]);
+  // Checked first: even a no-op DDL is a schema change, which takes seconds
+  // and, on the emulator, aborts every transaction running meanwhile.
+  const [tables] = await database.run({
+    sql: `SELECT table_name FROM information_schema.tables
+          WHERE table_schema = '' AND table_name = 'SchemaMigrations'`,
+    json: true,
+  });
+  if (tables.length === 0) await updateSchema(database, [MIGRATIONS_TABLE]);
   const [rows] = await database.run({
     sql: "SELECT CAST(Version AS STRING) AS Version FROM SchemaMigrations",
     json: true,
