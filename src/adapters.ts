@@ -43,6 +43,7 @@ export async function createStore(config: Config, log: Logger): Promise<Store> {
         instanceId: config.SPANNER_INSTANCE ?? "",
         databaseId: config.SPANNER_DATABASE ?? "",
         dedupWindowMs: config.DEDUP_WINDOW,
+        timeoutMs: config.STORE_TIMEOUT,
         ...(config.SPANNER_EMULATOR_HOST !== undefined && {
           emulatorHost: config.SPANNER_EMULATOR_HOST,
         }),

@@ -156,6 +156,14 @@ for (const [kind, backend] of setups) {
       a.send({ ack: { room_id: room, offset: "5" } });
       a.close();
       await a.closed;
+      // The node saves the position when the socket closes, asynchronously:
+      // a resume elsewhere that overtook the save would start from the join
+      // (replaying more, never less). With three nodes on the Spanner
+      // emulator the save can lose that race, so wait for a later write by
+      // the same node (on the emulator a node's transactions run in order,
+      // so the save lands first; PostgreSQL and Redis finish it long before).
+      const [probe] = await member(nodes[0]!, "hop-probe");
+      await publish(probe, "hop-probe", 1, "probe");
       await publish(p, room, 40, "missed");
       const [a2, s2] = await open(nodes[2]!, String(sa["token"]));
       assert.deepEqual([s2["resumed"], s2["member_id"]], [true, sa["member_id"]]);
