@@ -28,6 +28,30 @@ export async function createStore(config: Config, log: Logger): Promise<Store> {
         statementTimeoutMs: config.STORE_TIMEOUT,
       });
     }
+    case "redis": {
+      const { RedisStore } = await import("./adapters/store/redis-store.js");
+      log.debug("using Redis store");
+      return new RedisStore({
+        url: config.STORE_REDIS_URL ?? config.REDIS_URL,
+        dedupWindowMs: config.DEDUP_WINDOW,
+        maxPerRoom: config.HISTORY_SIZE,
+        timeoutMs: config.STORE_TIMEOUT,
+      });
+    }
+    case "spanner": {
+      const { SpannerStore } = await import("./adapters/store/spanner-store.js");
+      log.debug("using Cloud Spanner store");
+      return new SpannerStore({
+        projectId: config.SPANNER_PROJECT ?? "",
+        instanceId: config.SPANNER_INSTANCE ?? "",
+        databaseId: config.SPANNER_DATABASE ?? "",
+        dedupWindowMs: config.DEDUP_WINDOW,
+        timeoutMs: config.STORE_TIMEOUT,
+        ...(config.SPANNER_EMULATOR_HOST !== undefined && {
+          emulatorHost: config.SPANNER_EMULATOR_HOST,
+        }),
+      });
+    }
   }
 }
 

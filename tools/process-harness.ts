@@ -155,6 +155,12 @@ export interface SpawnOptions {
   readonly stderrTailChars?: number;
   /** Also kill the child on SIGINT and SIGTERM, not only on exit (see onExit). Default false. */
   readonly killOnSignals?: boolean;
+  /**
+   * Starts the child in a process group of its own (setsid) and signals the
+   * whole group, for servers that start helpers of their own (the Spanner
+   * emulator's gateway_main starts emulator_main). Default false.
+   */
+  readonly processGroup?: boolean;
 }
 
 export interface StopOptions {
@@ -171,11 +177,12 @@ export function spawnChild(
   options: SpawnOptions = {},
 ): Child {
   let child: ChildProcess;
+  const detached = options.processGroup === true;
   if (options.logFile === undefined) {
-    child = spawn(command, args, { env: options.env, stdio: ["ignore", "pipe", "pipe"] });
+    child = spawn(command, args, { env: options.env, stdio: ["ignore", "pipe", "pipe"], detached });
   } else {
     const fd = openSync(options.logFile, "a");
-    child = spawn(command, args, { env: options.env, stdio: ["ignore", fd, fd] });
+    child = spawn(command, args, { env: options.env, stdio: ["ignore", fd, fd], detached });
     closeSync(fd);
   }
   return new Child(child, command, options);
@@ -187,6 +194,7 @@ export class Child {
   readonly exit: Promise<number | null>;
   readonly #name: string;
   readonly #logFile: string | undefined;
+  readonly #group: boolean;
   #stderr = "";
   #ended: Error | undefined;
 
@@ -194,7 +202,10 @@ export class Child {
     this.child = child;
     this.#name = name;
     this.#logFile = options.logFile;
-    const cancel = onExit(() => child.kill("SIGKILL"), { signals: options.killOnSignals === true });
+    this.#group = options.processGroup === true;
+    const cancel = onExit(() => this.#signal("SIGKILL"), {
+      signals: options.killOnSignals === true,
+    });
     const keep = options.stderrTailChars ?? 4000;
     child.stdout?.resume();
     child.stderr?.on("data", (chunk: Buffer) => {
@@ -245,14 +256,29 @@ export class Child {
 
   /** Signals the child and waits until it is gone; resolves with its exit code. */
   async stop({ signal = "SIGTERM", graceMs }: StopOptions = {}): Promise<number | null> {
-    if (this.#ended === undefined) {
-      this.child.kill(signal);
+    // A group is signalled even after its leader ended: its helpers may not have.
+    if (this.#ended === undefined || this.#group) {
+      this.#signal(signal);
       if (graceMs !== undefined) {
-        const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+        const timer = setTimeout(() => this.#signal("SIGKILL"), graceMs);
         void this.exit.finally(() => clearTimeout(timer));
       }
     }
     return await this.exit;
+  }
+
+  /** Signals the child, or its whole process group when it has one. */
+  #signal(signal: NodeJS.Signals): void {
+    const pid = this.child.pid;
+    if (this.#group && pid !== undefined) {
+      try {
+        process.kill(-pid, signal);
+      } catch {
+        // the group is already gone
+      }
+      return;
+    }
+    this.child.kill(signal);
   }
 
   #describe(what: string, cause?: unknown): Error {

@@ -39,5 +39,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       "invalid configuration:\n  TLS_CERT_FILE and TLS_KEY_FILE: set both or neither",
     );
   }
+  if (config.STORE === "spanner") {
+    const missing = (["SPANNER_PROJECT", "SPANNER_INSTANCE", "SPANNER_DATABASE"] as const).filter(
+      (name) => config[name] === undefined,
+    );
+    if (missing.length > 0)
+      throw new ConfigError(
+        `invalid configuration:\n  ${missing.map((n) => `${n}: required when STORE=spanner`).join("\n  ")}`,
+      );
+  }
   return config;
 }

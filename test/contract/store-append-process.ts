@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 const WORKER = fileURLToPath(new URL("./store-append-worker.js", import.meta.url));
 
 export function appendInProcess(
-  kind: "sqlite" | "postgres",
+  kind: "sqlite" | "postgres" | "redis" | "spanner",
   target: string,
   room: string,
   count: number,

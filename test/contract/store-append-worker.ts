@@ -13,6 +13,26 @@ async function openStore(kind: string, target: string): Promise<Store> {
     const { PostgresStore } = await import("../../src/adapters/store/postgres-store.js");
     return new PostgresStore({ url: target, poolSize: 4, dedupWindowMs: 60_000 });
   }
+  if (kind === "redis") {
+    // target: <url>#<key prefix>
+    const [url = "", keyPrefix = ""] = target.split("#");
+    const { RedisStore } = await import("../../src/adapters/store/redis-store.js");
+    return new RedisStore({ url, keyPrefix, dedupWindowMs: 60_000 });
+  }
+  if (kind === "spanner") {
+    // target: <emulator host>/<project>/<instance>/<database>
+    const [emulatorHost = "", projectId = "", instanceId = "", databaseId = ""] = target.split("/");
+    const { SpannerStore } = await import("../../src/adapters/store/spanner-store.js");
+    return new SpannerStore({
+      emulatorHost,
+      projectId,
+      instanceId,
+      databaseId,
+      dedupWindowMs: 60_000,
+      // Other processes' transactions make the emulator abort this one's (see store-spanner.test.ts).
+      timeoutMs: 60_000,
+    });
+  }
   throw new Error(`unknown store kind ${kind}`);
 }
 

@@ -9,6 +9,10 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
+import { Spanner } from "@google-cloud/spanner";
+import { useEmulator } from "../../src/adapters/store/spanner-store.js";
+import { spannerMigrations } from "../../src/adapters/store/spanner-migrations.js";
+import { spannerEmulatorAvailable, startSpannerEmulator } from "../helpers/spanner.js";
 
 const run = promisify(execFile);
 const MIGRATE = fileURLToPath(new URL("../../src/migrate.js", import.meta.url));
@@ -44,5 +48,57 @@ test("migrate - a bad configuration exits 1 naming the variable", async () => {
     }),
     (err: { code?: number; stderr?: string }) =>
       err.code === 1 && (err.stderr ?? "").includes("POSTGRES_URL"),
+  );
+});
+
+test(
+  "migrate - two Spanner migrations at once create the missing database and apply each version once",
+  { skip: !spannerEmulatorAvailable() },
+  async () => {
+    const emulator = await startSpannerEmulator();
+    try {
+      const id = emulator.databaseId("migrate");
+      const env = {
+        PATH: process.env["PATH"] ?? "",
+        LOG_LEVEL: "silent",
+        // Only the contract's names: the node sets the emulator's own settings itself.
+        ...emulator.env(id),
+      };
+      await Promise.all([
+        run(process.execPath, [MIGRATE], { env }),
+        run(process.execPath, [MIGRATE], { env }),
+      ]);
+      await run(process.execPath, [MIGRATE], { env });
+      useEmulator(emulator.host);
+      const spanner = new Spanner({ projectId: emulator.projectId });
+      try {
+        const db = spanner.instance(emulator.instanceId).database(id);
+        const [rows] = await db.run({
+          sql: "SELECT CAST(Version AS STRING) AS Version FROM SchemaMigrations ORDER BY Version",
+          json: true,
+        });
+        assert.deepEqual(
+          (rows as { Version: string }[]).map((r) => Number(r.Version)),
+          spannerMigrations.map((m) => m.version),
+        );
+        await db.close();
+      } finally {
+        await spanner.close();
+      }
+    } finally {
+      await emulator.close();
+    }
+  },
+);
+
+test("migrate - STORE=spanner without its settings exits 1 naming them", async () => {
+  await assert.rejects(
+    run(process.execPath, [MIGRATE], {
+      env: { PATH: process.env["PATH"] ?? "", STORE: "spanner", SPANNER_PROJECT: "p" },
+    }),
+    (err: { code?: number; stderr?: string }) =>
+      err.code === 1 &&
+      (err.stderr ?? "").includes("SPANNER_INSTANCE") &&
+      (err.stderr ?? "").includes("SPANNER_DATABASE"),
   );
 });
