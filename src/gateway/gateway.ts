@@ -18,6 +18,7 @@ import type { Member } from "../core/member.js";
 import { Heartbeat, type Beating } from "./heartbeat.js";
 import { rejectUpgrade } from "./http-reject.js";
 import { WsOutlet, type OutletLimits } from "./ws-outlet.js";
+import { DemoPage } from "./demo-page.js";
 
 export interface GatewayOptions {
   readonly port: number;
@@ -35,6 +36,8 @@ export interface GatewayOptions {
   readonly limits: AdmissionLimits;
   /** Native HTTPS/WSS when set. */
   readonly tls?: TlsFiles | undefined;
+  /** Serve the demo chat page at GET / (DEMO_PAGE). */
+  readonly demoPage?: boolean;
 }
 
 /** What /readyz reports: every dependency connected and not draining. */
@@ -133,6 +136,7 @@ export class Gateway {
   readonly #credentials: Credentials | undefined;
   readonly #certificates: CertificateReloader | undefined;
   #draining = false;
+  readonly #demo: DemoPage | undefined;
 
   constructor(
     router: Router,
@@ -159,6 +163,7 @@ export class Gateway {
       handleProtocols: (offered) => negotiate([...offered]) ?? false,
     });
     this.#heartbeat = new Heartbeat(opts);
+    this.#demo = opts.demoPage === true ? new DemoPage(opts.wsPath) : undefined;
     this.#hooks = {
       heartbeat: this.#heartbeat,
       connections: this.#connections,
@@ -208,6 +213,7 @@ export class Gateway {
       });
       return;
     }
+    if (this.#demo?.serve(req, res, path ?? "/") === true) return;
     json(res, 404, { error: "not found" });
   }
 
