@@ -1,7 +1,7 @@
 // The SDK's pure parts: backoff bounds, close-code classes, both codecs.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { backoffDelay, CloseAction, closeAction } from "../src/index.js";
+import { backoffDelay, CloseAction, closeAction, Room, type PresenceEvent } from "../src/index.js";
 import { codecFor } from "../src/codec.js";
 
 test("client backoff - full jitter stays within [0, min(max, initial × 2^attempt))", () => {
@@ -65,4 +65,27 @@ test("client codecs - a binary frame may carry several envelopes", () => {
     { room_left: { room_id: "a" } },
     { room_left: { room_id: "b" } },
   ]);
+});
+
+test("client presence bookkeeping - state replaces, diffs add and remove", () => {
+  const room = new Room(
+    "r",
+    { presence: true },
+    { send: () => true, generation: () => 1, memberId: () => "m1", forget: () => {} },
+  );
+  const events: PresenceEvent[] = [];
+  room.on("presence", (e) => events.push(e));
+  room.presenceState([{ member_id: "m1", user_id: "alice" }, { member_id: "m2" }]);
+  room.presenceDiff([{ member_id: "m3", user_id: "carol" }], [{ member_id: "m2" }]);
+  assert.deepEqual(room.presence, [
+    { memberId: "m1", userId: "alice" },
+    { memberId: "m3", userId: "carol" },
+  ]);
+  assert.deepEqual(
+    events.map((e) => [e.joined.length, e.left.length]),
+    [
+      [2, 0],
+      [1, 1],
+    ],
+  );
 });
