@@ -77,15 +77,16 @@ async function open(port = server.port): Promise<Tab> {
 }
 
 /** [offset, content] of every message shown for `room`. */
-function shown(page: Page, room = "lobby"): Promise<[number, string][]> {
-  return page
-    .locator(`ol[data-room="${room}"] li[data-offset]`)
-    .evaluateAll((lis) =>
-      lis.map((li): [number, string] => [
-        Number(li.getAttribute("data-offset")),
-        li.querySelector(".content")?.textContent ?? "",
-      ]),
-    );
+async function shown(page: Page, room = "lobby"): Promise<[number, string][]> {
+  const items = page.locator(`ol[data-room="${room}"] li[data-offset]`);
+  const out: [number, string][] = [];
+  for (const li of await items.all()) {
+    out.push([
+      Number(await li.getAttribute("data-offset")),
+      (await li.locator(".content").textContent()) ?? "",
+    ]);
+  }
+  return out;
 }
 
 async function say(tab: Tab, text: string): Promise<void> {
