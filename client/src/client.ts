@@ -26,6 +26,8 @@ import type {
 import { offsetOf, type WireEnvelope } from "./wire.js";
 
 const OPEN = 1;
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class Roomcast {
   readonly #url: string;
@@ -68,6 +70,7 @@ export class Roomcast {
       send: (envelope) => this.#send(envelope),
       generation: () => this.#generation,
       memberId: () => this.#session?.memberId,
+      stopped: () => this.#state === "closed",
       forget: (room) => {
         if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
       },
@@ -282,25 +285,28 @@ export class Roomcast {
     clearTimeout(this.#refreshTimer);
     const remaining = expiresAt.getTime() - Date.now();
     const margin = Math.min(this.#options.refreshMarginMs ?? 30_000, remaining / 2);
+    const delay = Math.max(0, remaining - margin);
+    if (delay > MAX_TIMER_MS) {
+      // setTimeout fires at once past 2^31-1 ms: wait in steps instead.
+      this.#refreshTimer = setTimeout(() => this.#scheduleRefresh(expiresAt), MAX_TIMER_MS);
+      return;
+    }
     const generation = this.#generation;
-    this.#refreshTimer = setTimeout(
-      () => {
-        void (async () => {
-          let token: string;
-          try {
-            token = await getToken({ reason: "refresh" });
-          } catch (cause) {
-            this.#events.emit(
-              "error",
-              new RoomcastError(ClientErrorCode.Token, "getToken failed", { cause }),
-            );
-            return; // the server closes with 4501 at expiry; we get a token then
-          }
-          if (generation === this.#generation) this.#send({ refresh: { token } });
-        })();
-      },
-      Math.max(0, remaining - margin),
-    );
+    this.#refreshTimer = setTimeout(() => {
+      void (async () => {
+        let token: string;
+        try {
+          token = await getToken({ reason: "refresh" });
+        } catch (cause) {
+          this.#events.emit(
+            "error",
+            new RoomcastError(ClientErrorCode.Token, "getToken failed", { cause }),
+          );
+          return; // the server closes with 4501 at expiry; we get a token then
+        }
+        if (generation === this.#generation) this.#send({ refresh: { token } });
+      })();
+    }, delay);
   }
 
   #flushAcks(): void {

@@ -21,6 +21,8 @@ export interface RoomLink {
   /** Increases with every new session, so a room knows what it sent on this one. */
   generation(): number;
   memberId(): string | undefined;
+  /** The client was closed (or stopped reconnecting): nothing will be sent. */
+  stopped(): boolean;
   forget(room: Room): void;
 }
 
@@ -102,6 +104,9 @@ export class Room {
   publish(content: string, options: { messageId?: string } = {}): Promise<PublishResult> {
     if (this.#left) {
       return Promise.reject(new RoomcastError(ClientErrorCode.Left, `left room ${this.id}`));
+    }
+    if (this.#link.stopped()) {
+      return Promise.reject(new RoomcastError(ClientErrorCode.Closed, "the client is closed"));
     }
     return new Promise<PublishResult>((resolve, reject) => {
       const pending: Pending = {
@@ -234,7 +239,11 @@ export class Room {
       this.#events.emit("gap", { after: this.#position, head: 0n, epochChanged: true });
       this.#link.send(this.joinFrame());
     } else {
-      this.#events.emit("error", new RoomcastError(code, text, { ref }));
+      // A refused join (forbidden, invalid_room, too_many_rooms): what waits
+      // to be published here never will be.
+      const err = new RoomcastError(code, text, { ref });
+      this.#stop(err);
+      this.#events.emit("error", err);
     }
     return true;
   }

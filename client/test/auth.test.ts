@@ -15,8 +15,12 @@ const key = new TextEncoder().encode(SECRET);
 let server: ServerProcess;
 const clients: Roomcast[] = [];
 
-function token(sub: string, ttlSeconds: number): Promise<string> {
-  return new SignJWT({})
+function token(
+  sub: string,
+  ttlSeconds: number,
+  claims: Record<string, unknown> = {},
+): Promise<string> {
+  return new SignJWT(claims)
     .setProtectedHeader({ alg: "HS256" })
     .setSubject(sub)
     .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
@@ -92,5 +96,26 @@ test("client auth - a refused refresh, then 4501: a new token from getToken and 
   assert.equal(client.session?.resumed, true);
   assert.equal(client.session?.memberId, member);
   assert.equal(client.session?.userId, "bob");
+  client.close();
+});
+
+test("client auth - a join outside the token's rooms: an error event, its publishes rejected", async () => {
+  const client = new Roomcast(server.wsUrl, {
+    WebSocket,
+    getToken: () => token("carol", 60, { rooms: ["open-*"] }),
+  });
+  clients.push(client);
+  const denied = client.room("closed-room");
+  const errors: RoomcastError[] = [];
+  denied.on("error", (e) => errors.push(e));
+  const publish = denied.publish("never stored");
+  await assert.rejects(publish, (err: RoomcastError) => err.code === "forbidden");
+  assert.deepEqual(
+    errors.map((e) => [e.code, e.ref]),
+    [["forbidden", "closed-room"]],
+  );
+  assert.equal(denied.joined, false);
+  const allowed = client.room("open-1");
+  assert.equal((await allowed.publish("fine")).offset, 1n);
   client.close();
 });

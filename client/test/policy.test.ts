@@ -71,7 +71,13 @@ test("client presence bookkeeping - state replaces, diffs add and remove", () =>
   const room = new Room(
     "r",
     { presence: true },
-    { send: () => true, generation: () => 1, memberId: () => "m1", forget: () => {} },
+    {
+      send: () => true,
+      generation: () => 1,
+      memberId: () => "m1",
+      stopped: () => false,
+      forget: () => {},
+    },
   );
   const events: PresenceEvent[] = [];
   room.on("presence", (e) => events.push(e));
