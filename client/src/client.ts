@@ -114,7 +114,7 @@ export class Roomcast {
 
   /** Starts connecting (only needed with `autoConnect: false`, or after `close()`). */
   connect(): void {
-    if (this.#state === "connecting" || this.#state === "open") return;
+    if (this.#state !== "idle" && this.#state !== "closed") return; // already on it
     this.#attempt = 0;
     void this.#open("connecting");
   }
@@ -157,7 +157,7 @@ export class Roomcast {
     } catch (cause) {
       this.#events.emit(
         "error",
-        new RoomcastError("connect", "cannot open a WebSocket", { cause }),
+        new RoomcastError(ClientErrorCode.Connect, "cannot open a WebSocket", { cause }),
       );
       this.#scheduleReconnect(1006, "cannot open");
       return;

@@ -10,6 +10,8 @@ export const ClientErrorCode = {
   BadFrame: "bad_frame",
   /** getToken threw or rejected. */
   Token: "token",
+  /** The WebSocket constructor threw (e.g. a malformed URL). */
+  Connect: "connect",
 } as const;
 
 export class RoomcastError extends Error {
