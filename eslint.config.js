@@ -15,7 +15,16 @@ function layer(files, patterns, message) {
 }
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "src/protocol/gen/", "data/"] },
+  {
+    ignores: [
+      "dist/",
+      "node_modules/",
+      "src/protocol/gen/",
+      "client/src/gen/",
+      "client/dist/",
+      "data/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -31,7 +40,7 @@ export default tseslint.config(
   },
   {
     // node:test's test()/describe() return promises the runner itself awaits.
-    files: ["test/**/*.ts", "bench/**/*.ts"],
+    files: ["test/**/*.ts", "bench/**/*.ts", "client/test/**/*.ts"],
     rules: {
       "@typescript-eslint/no-floating-promises": [
         "error",

@@ -133,6 +133,7 @@ async function main(): Promise<void> {
       port: config.PORT,
       host: config.HOST,
       wsPath: config.WS_PATH,
+      demoPage: config.DEMO_PAGE,
       allowedOrigins: config.ALLOWED_ORIGINS,
       maxMessageBytes: config.MAX_MESSAGE_BYTES,
       maxBufferedBytes: config.MAX_BUFFERED_BYTES,

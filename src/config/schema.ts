@@ -101,6 +101,7 @@ export const configSchema = z.object({
     .default("/ws"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   ALLOWED_ORIGINS: origins.optional(),
+  DEMO_PAGE: flag.default("true"),
 
   MAX_MESSAGE_BYTES: int(256, 16 * 1024 * 1024).default(65_536),
   MAX_BUFFERED_BYTES: int(1024, 1024 * 1024 * 1024).default(1_048_576),

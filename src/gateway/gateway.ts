@@ -20,6 +20,7 @@ import { Heartbeat, type Beating } from "./heartbeat.js";
 import { spreadCloseTimes } from "./drain-schedule.js";
 import { rejectUpgrade, upgradeStatus } from "./http-reject.js";
 import { WsOutlet, type OutletLimits } from "./ws-outlet.js";
+import { DemoPage } from "./demo-page.js";
 
 export interface GatewayOptions {
   readonly port: number;
@@ -47,6 +48,8 @@ export interface GatewayOptions {
   readonly tls?: TlsFiles | undefined;
   /** Answers /api/* (the server API, api.ts); false for other paths. */
   readonly api?: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+  /** Serve the demo chat page at GET / (DEMO_PAGE). */
+  readonly demoPage?: boolean;
 }
 
 /** What /readyz reports: every dependency connected and not draining. */
@@ -148,6 +151,7 @@ export class Gateway {
   readonly #certificates: CertificateReloader | undefined;
   readonly #telemetry: GatewayTelemetry;
   #draining = false;
+  readonly #demo: DemoPage | undefined;
 
   constructor(
     router: Router,
@@ -177,6 +181,7 @@ export class Gateway {
       handleProtocols: (offered) => negotiate([...offered]) ?? false,
     });
     this.#heartbeat = new Heartbeat(opts);
+    this.#demo = opts.demoPage === true ? new DemoPage(opts.wsPath) : undefined;
     this.#hooks = {
       heartbeat: this.#heartbeat,
       connections: this.#connections,
@@ -242,6 +247,7 @@ export class Gateway {
       });
       return;
     }
+    if (this.#demo?.serve(req, res, path ?? "/") === true) return;
     json(res, 404, { error: { code: "not_found", message: "not found" } });
   }
 

@@ -1,5 +1,6 @@
-// The committed generated code must match what `npm run protogen` makes from
-// proto/ now: regenerate into a temp dir with the same buf config and compare.
+// The committed generated code (the server's in src/protocol/gen and the client
+// SDK's own copy in client/src/gen) must match what `npm run protogen` makes
+// from proto/ now: regenerate into a temp dir with the same buf config and compare.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -25,25 +26,29 @@ test("protogen - committed generated code is up to date with proto/", () => {
       env: { ...process.env, PATH: `${bin}:${process.env["PATH"] ?? ""}` },
       stdio: "pipe",
     });
-    const committed = join(root, "src", "protocol", "gen");
-    const fresh = join(out, "src", "protocol", "gen");
-    const names = (dir: string) =>
-      files(dir)
-        .map((f) => relative(dir, f))
-        .sort();
-    assert.deepEqual(
-      names(fresh),
-      names(committed),
-      "generated file set differs: run npm run protogen",
-    );
-    for (const name of names(committed)) {
-      assert.equal(
-        readFileSync(join(fresh, name), "utf8"),
-        readFileSync(join(committed, name), "utf8"),
-        `${name} is stale: run npm run protogen`,
-      );
+    for (const dir of [join("src", "protocol", "gen"), join("client", "src", "gen")]) {
+      compare(join(out, dir), join(root, dir));
     }
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
 });
+
+function compare(fresh: string, committed: string): void {
+  const names = (dir: string) =>
+    files(dir)
+      .map((f) => relative(dir, f))
+      .sort();
+  assert.deepEqual(
+    names(fresh),
+    names(committed),
+    `generated file set of ${committed} differs: run npm run protogen`,
+  );
+  for (const name of names(committed)) {
+    assert.equal(
+      readFileSync(join(fresh, name), "utf8"),
+      readFileSync(join(committed, name), "utf8"),
+      `${name} is stale: run npm run protogen`,
+    );
+  }
+}
