@@ -17,11 +17,6 @@ export interface ServerSpec {
 const path = (relative: string): string => fileURLToPath(new URL(relative, import.meta.url));
 
 /**
- * Roomcast runs with the in-memory broker and its live-fanout settings; the
- * outbound buffer limit is raised from 1 MiB to 16 MiB so a generator hiccup at
- * saturation is not counted as slow consumers (the peers have no limit at all).
- */
-/**
  * The scenarios measure capacity: one connection and one room publish, and
  * one loopback address connects, far beyond any client the default rate
  * limits are sized for, so the limits are off unless
@@ -38,6 +33,11 @@ const RATE_LIMITS: Record<string, string> =
         RATE_LIMIT_HANDSHAKES: "off",
       };
 
+/**
+ * Roomcast runs with the in-memory broker and its live-fanout settings; the
+ * outbound buffer limit is raised from 1 MiB to 16 MiB so a generator hiccup at
+ * saturation is not counted as slow consumers (the peers have no limit at all).
+ */
 export const ROOMCAST_BENCH_ENV: Record<string, string> = {
   ...RATE_LIMITS,
   HOST: "127.0.0.1",
