@@ -6,7 +6,12 @@ import { after, mock, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { MemoryBroker } from "../../src/adapters/broker/memory-broker.js";
 import { MemoryStore } from "../../src/adapters/store/memory-store.js";
-import { Member, type MemberHost } from "../../src/core/member.js";
+import {
+  MAX_QUEUED_BYTES,
+  MAX_QUEUED_FRAMES,
+  Member,
+  type MemberHost,
+} from "../../src/core/member.js";
 import { Router } from "../../src/core/router.js";
 import { silentLogger } from "../../src/observability/logging.js";
 import {
@@ -253,7 +258,7 @@ test("member - while the outlet is backlogged the next envelope waits for it to 
   assert.equal(host.handled.length, 4);
 });
 
-test("member - more than 16 queued frames pause reading; it resumes once the queue empties", async () => {
+test("member - more than MAX_QUEUED_FRAMES queued frames pause reading; it resumes once the queue empties", async () => {
   class CountingOutlet extends RecordingOutlet {
     pauses = 0;
     resumes = 0;
@@ -271,23 +276,42 @@ test("member - more than 16 queued frames pause reading; it resumes once the que
   host.during = () => gate.promise;
   const outlet = new CountingOutlet();
   const member = newMember(outlet, host);
-  // The first frame is being handled (and holds the queue); 16 more wait.
-  for (let i = 0; i < 17; i++) member.receive(json(message(`c${i}`)));
+  // The first frame is being handled (and holds the queue); N more wait.
+  const n = MAX_QUEUED_FRAMES;
+  for (let i = 0; i < n + 1; i++) member.receive(json(message(`c${i}`)));
   await settle();
   assert.equal(host.handled.length, 1);
   assert.equal(outlet.readingPaused, false);
-  member.receive(json(message("c17")));
+  member.receive(json(message("over-1")));
   assert.equal(outlet.readingPaused, true);
-  member.receive(json(message("c18")));
+  member.receive(json(message("over-2")));
   assert.equal(outlet.pauses, 1);
   gate.resolve();
-  await eventually(() => host.events.length === 2 * 19);
+  await eventually(() => host.events.length === 2 * (n + 3));
   assert.equal(outlet.readingPaused, false);
   assert.equal(outlet.resumes, 1);
   // Below the threshold again: no pause.
   for (let i = 0; i < 5; i++) member.receive(json(message(`d${i}`)));
-  await eventually(() => host.events.length === 2 * 24);
+  await eventually(() => host.events.length === 2 * (n + 8));
   assert.equal(outlet.pauses, 1);
+});
+
+test("member - more than MAX_QUEUED_BYTES of queued frames pause reading", async () => {
+  const host = new FakeHost();
+  const gate = deferred();
+  host.during = () => gate.promise;
+  const outlet = new RecordingOutlet();
+  const member = newMember(outlet, host);
+  const big = json(message("x".repeat(300 * 1024)));
+  // One frame is being handled; three wait (about 900 KiB): still reading.
+  for (let i = 0; i < 4; i++) member.receive(big);
+  await settle();
+  assert.equal(outlet.readingPaused, false);
+  member.receive(big);
+  assert.ok(4 * big.byteLength > MAX_QUEUED_BYTES);
+  assert.equal(outlet.readingPaused, true);
+  gate.resolve();
+  await eventually(() => !outlet.readingPaused);
 });
 
 test("member - a member closed while paused does not resume reading", async () => {
@@ -296,7 +320,7 @@ test("member - a member closed while paused does not resume reading", async () =
   host.during = () => gate.promise;
   const outlet = new RecordingOutlet();
   const member = newMember(outlet, host);
-  for (let i = 0; i < 18; i++) member.receive(json(message(`c${i}`)));
+  for (let i = 0; i < MAX_QUEUED_FRAMES + 2; i++) member.receive(json(message(`c${i}`)));
   assert.equal(outlet.readingPaused, true);
   member.condemn(CloseCode.PolicyViolation);
   gate.resolve();
