@@ -27,13 +27,15 @@ test("dashboard - every metric it queries is declared", async () => {
   for (const name of used) assert.ok(have.has(name), name);
 });
 
-test("dashboard - the PromQL and the metric table in docs/operations.md name declared metrics", async () => {
+test("dashboard - the metric table (observability.md) and the PromQL (operations.md) name declared metrics", async () => {
   const have = await declared();
   // The sections that name metrics; elsewhere `roomcast_*` may be a table or a key prefix.
-  const doc = read("docs/operations.md")
-    .split(/^## /m)
-    .filter((section) => /^(Metrics|SLOs and alerts)\b/.test(section))
-    .join("\n");
+  const doc = [
+    read("docs/observability.md"),
+    ...read("docs/operations.md")
+      .split(/^## /m)
+      .filter((section) => /^(Metrics and tracing|SLOs and alerts)\b/.test(section)),
+  ].join("\n");
   assert.ok(doc.length > 0, "the Metrics and SLO sections exist");
   for (const name of referenced(doc)) {
     if (name.endsWith("_")) continue; // "process_*" in prose
