@@ -46,8 +46,9 @@ async function main(): Promise<void> {
   }
   const tracingOn = tracingSettings(config).endpoint !== undefined;
   const log = createLogger(config.LOG_LEVEL, tracingOn ? traceIds : undefined);
+  const metrics = config.METRICS_ENABLED ? new Metrics() : undefined;
   const telemetry = new NodeTelemetry({
-    metrics: config.METRICS_ENABLED ? new Metrics() : undefined,
+    metrics,
     tracing: await startTracing(tracingSettings(config), log),
     metricsPath: config.METRICS_PATH,
     metricsPort: config.METRICS_PORT,
@@ -94,9 +95,13 @@ async function main(): Promise<void> {
     log.warn("ALLOWED_ORIGINS is unset: WebSocket upgrades from any browser origin are accepted");
   }
 
-  // RATE_LIMIT_*. onFallback is where a metric of the local fallback attaches
-  // once the metrics module exists; the limiter already logs the transition.
-  const rateLimits = await createRateLimits(config, log, { onFallback: () => undefined });
+  // RATE_LIMIT_*: refusals and the local fallback are counted (the limiter
+  // also logs the fallback).
+  const rateLimits = await createRateLimits(config, log, {
+    onFallback: () => metrics?.rateLimitFallback(true),
+    onRestore: () => metrics?.rateLimitFallback(false),
+  });
+  if (metrics !== undefined) rateLimits.onRefused = (limit) => metrics.rateLimited(limit);
 
   const router = new Router(
     store,

@@ -31,10 +31,16 @@ export type Quota =
 
 const ALLOWED = 0;
 
+/** The limits by their label in `roomcast_rate_limited_total`. */
+export const RATE_LIMIT_NAMES = ["messages", "room_messages", "joins", "handshakes"] as const;
+export type RateLimitName = (typeof RATE_LIMIT_NAMES)[number];
+
 export class RateLimits {
   readonly settings: RateLimitSettings;
   readonly #shared: RateLimiter;
   readonly #local: RateLimiter;
+  /** Hears every refusal, by limit (metrics). */
+  onRefused: ((limit: RateLimitName) => void) | undefined;
 
   constructor(settings: RateLimitSettings, shared: RateLimiter, local: RateLimiter) {
     this.settings = settings;
@@ -60,14 +66,14 @@ export class RateLimits {
           ? [this.#shared, `m:u:${quota.user}`]
           : [this.#local, `m:c:${quota.connection}`];
       const d = await limiter.take(key, messages);
-      if (!d.allowed) return retry(d);
+      if (!d.allowed) return this.#refused("messages", d);
       spent = { limiter, key, rate: messages };
     }
     if (roomMessages !== undefined) {
       const d = await this.#shared.take(`r:${roomId}`, roomMessages);
       if (!d.allowed) {
         if (spent !== undefined) await spent.limiter.refund(spent.key, spent.rate);
-        return retry(d);
+        return this.#refused("room_messages", d);
       }
     }
     return ALLOWED;
@@ -76,13 +82,19 @@ export class RateLimits {
   async join(connection: string): Promise<number> {
     const joins = this.settings.joins;
     if (joins === undefined) return ALLOWED;
-    return retry(await this.#local.take(`j:${connection}`, joins));
+    return this.#refused("joins", await this.#local.take(`j:${connection}`, joins));
   }
 
   async handshake(ip: string): Promise<number> {
     const handshakes = this.settings.handshakes;
     if (handshakes === undefined) return ALLOWED;
-    return retry(await this.#local.take(`h:${ip}`, handshakes));
+    return this.#refused("handshakes", await this.#local.take(`h:${ip}`, handshakes));
+  }
+
+  /** The wait a decision asks for, reporting a refusal. */
+  #refused(limit: RateLimitName, d: Decision): number {
+    if (!d.allowed) this.onRefused?.(limit);
+    return retry(d);
   }
 
   async close(): Promise<void> {

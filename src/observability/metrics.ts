@@ -19,11 +19,12 @@ import {
 } from "prom-client";
 import { CloseCode, ErrorCode } from "../protocol/errors.js";
 import type { CoreMetrics, ResumeResult } from "../ports/telemetry.js";
+import { RATE_LIMIT_NAMES, type RateLimitName } from "../core/rate-limits.js";
 
 /** Why a slow consumer was closed (4000). */
 export type SlowConsumerReason = "hard_cap" | "not_draining";
-/** Which limit refused a request (rate limiting is not built yet; declared so dashboards can rely on it). */
-export type RateLimit = "connection" | "room" | "user";
+/** Which limit refused a request: RATE_LIMIT_MESSAGES, _ROOM_MESSAGES, _JOINS, _HANDSHAKES. */
+export type RateLimit = RateLimitName;
 
 /** Every label name in use; none of them names a room, user or member. */
 export const labelNames = ["code", "limit", "result", "operation", "reason", "status"] as const;
@@ -59,6 +60,8 @@ export class Metrics implements CoreMetrics {
   readonly #slowConsumers: Counter<"reason">;
   readonly #replaySize: Histogram;
   readonly #upgrades: Counter<"status">;
+  /** 1 while distributed rate limits fell back to this node's own limiter. */
+  #rateLimitFallback = 0;
   readonly #operationLabels = new Map<string, string>();
 
   constructor() {
@@ -160,12 +163,22 @@ export class Metrics implements CoreMetrics {
       help: "WebSocket upgrade requests on the WebSocket path, by HTTP status answered (101 connected; aborted when the socket closed first).",
       labelNames: ["status"],
     });
+    const fallback = () => this.#rateLimitFallback;
+    new Gauge({
+      name: "roomcast_rate_limit_fallback",
+      help: "1 while RATE_LIMIT_DISTRIBUTED's backend is down and this node limits on its own.",
+      registers,
+      collect() {
+        this.set(fallback());
+      },
+    });
     // process_* and nodejs_*, event-loop lag included (nodejs_eventloop_lag_seconds
     // and its p50/p90/p99 from a 10 ms-resolution histogram).
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
 
     // Zero series for the labels known up front, so rates exist before the first event.
     for (const result of ["resumed", "expired", "error"] as const) this.#resumes.inc({ result }, 0);
+    for (const limit of RATE_LIMIT_NAMES) this.#rateLimited.inc({ limit }, 0);
     for (const reason of ["hard_cap", "not_draining"] as const) {
       this.#slowConsumers.inc({ reason }, 0);
     }
@@ -214,6 +227,10 @@ export class Metrics implements CoreMetrics {
   slowConsumer(reason: SlowConsumerReason): void {
     this.#slowConsumers.inc({ reason });
   }
+  rateLimitFallback(on: boolean): void {
+    this.#rateLimitFallback = on ? 1 : 0;
+  }
+
   rateLimited(limit: RateLimit): void {
     this.#rateLimited.inc({ limit });
   }

@@ -98,6 +98,11 @@ describe("rate limits - publish", () => {
       seen,
     );
     assert.deepEqual([...seen].sort(), [...r.acked].sort());
+    // Each refusal is counted by its limit.
+    const scraped = await (await fetch(`${s.httpUrl}/metrics`)).text();
+    const counted = /^roomcast_rate_limited_total\{limit="messages"\} (\d+)$/m.exec(scraped);
+    assert.equal(Number(counted?.[1]), r.refused.length);
+    assert.match(scraped, /^roomcast_rate_limited_total\{limit="room_messages"\} 0$/m);
     // The same message_id after the hint is a normal publish (not a duplicate).
     const first = r.refused[0]!;
     await new Promise((resolve) => setTimeout(resolve, first.retryAfterMs + 100));

@@ -21,6 +21,7 @@ const contract: Record<string, readonly string[]> = {
   roomcast_slow_consumer_closes_total: ["reason"],
   roomcast_replay_messages: [],
   roomcast_upgrades_total: ["status"],
+  roomcast_rate_limit_fallback: [],
 };
 
 async function series(m: Metrics) {
