@@ -7,27 +7,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { TestClient } from "../helpers/client.js";
 import { eventually } from "../helpers/eventually.js";
-import { natsServerAvailable, startNatsServer } from "../helpers/nats.js";
 import { postgresAvailable, startPostgres, type PostgresServer } from "../helpers/postgres.js";
-import { redisServerAvailable, startRedisServer } from "../helpers/redis.js";
+import { brokerKinds } from "../helpers/brokers.js";
 import { startServer, type ServerProcess } from "../helpers/server.js";
 import { API_TEST_KEY as KEY, API_TEST_SECRET as SECRET, api, token } from "../helpers/api.js";
 const HEARTBEAT_MS = 1000;
 
-const brokers = [
-  {
-    name: "nats",
-    available: natsServerAvailable,
-    start: startNatsServer,
-    env: (url: string) => ({ BROKER: "nats", NATS_URL: url }),
-  },
-  {
-    name: "redis",
-    available: redisServerAvailable,
-    start: startRedisServer,
-    env: (url: string) => ({ BROKER: "redis", REDIS_URL: url }),
-  },
-] as const;
+const brokers = brokerKinds;
 
 const pgAvailable = postgresAvailable();
 

@@ -4,6 +4,7 @@
 // statements are `conflict`; timeouts are `timeout`; the rest `failed`.
 import pg from "pg";
 import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
+import { SOCKET_UNAVAILABLE } from "./socket-errors.js";
 
 /** The driver's error as a StoreError; `what` names the failed call. */
 export function toStoreError(what: string, err: unknown): StoreError {
@@ -23,21 +24,6 @@ function errorCode(err: unknown): string {
   if (err instanceof AggregateError) return errorCode(err.errors[0]);
   return "";
 }
-
-// Socket errors: the server is down, restarting or unreachable (ENOENT: a
-// Unix socket path with no server behind it).
-const SOCKET_UNAVAILABLE = new Set([
-  "ECONNREFUSED",
-  "ENOENT",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-]);
 
 // pg and pg-pool give their own connection-level errors no code, only these
 // messages (pg 8.23, pg-pool 3.14): the connection dropped, a connect timed

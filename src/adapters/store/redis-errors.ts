@@ -4,23 +4,12 @@
 // of a server that cannot serve yet (LOADING, a cluster failing over) are
 // `unavailable`; commandTimeout is `timeout`; the rest `failed`.
 import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
+import { SOCKET_UNAVAILABLE } from "./socket-errors.js";
 
 export function toRedisStoreError(what: string, err: unknown): StoreError {
   if (err instanceof StoreError) return err;
   return new StoreError(redisErrorCode(err), `redis ${what} failed`, { cause: err });
 }
-
-const SOCKET_UNAVAILABLE = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-]);
 
 // ioredis 5.11 messages for a connection that is down, closing or never came up.
 const DRIVER_UNAVAILABLE =

@@ -11,15 +11,9 @@
 // head. Results are taken from the run that committed.
 import { randomUUID } from "node:crypto";
 import { Spanner, type Transaction } from "@google-cloud/spanner";
-import type { AppendResult, NewMessage } from "../../ports/store.js";
+import type { AppendResult } from "../../ports/store.js";
+import { GroupCommit, type PendingAppend } from "./group-commit.js";
 import { toSpannerStoreError } from "./spanner-errors.js";
-
-interface Pending {
-  readonly room: string;
-  readonly message: NewMessage;
-  readonly resolve: (result: AppendResult) => void;
-  readonly reject: (err: unknown) => void;
-}
 
 // A commit carries at most 80,000 mutations; a message is two (row + key).
 const MAX_BATCH = 500;
@@ -30,36 +24,17 @@ const MAX_IN_FLIGHT = 1;
 /** Runs `fn` in a read-write transaction (the store's, with its error wrapping and gate). */
 export type Transact = <T>(fn: (tx: Transaction) => Promise<T>) => Promise<T>;
 
-export class SpannerAppendBatcher {
+export class SpannerAppendBatcher extends GroupCommit {
   readonly #transact: Transact;
   readonly #windowMs: number;
-  #queue: Pending[] = [];
-  #inFlight = 0;
 
   constructor(transact: Transact, dedupWindowMs: number) {
+    super(MAX_BATCH, MAX_IN_FLIGHT);
     this.#transact = transact;
     this.#windowMs = Math.max(0, Math.trunc(dedupWindowMs));
   }
 
-  append(room: string, message: NewMessage): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ room, message, resolve, reject });
-      this.#pump();
-    });
-  }
-
-  #pump(): void {
-    while (this.#inFlight < MAX_IN_FLIGHT && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, MAX_BATCH);
-      this.#inFlight++;
-      void this.#run(batch).finally(() => {
-        this.#inFlight--;
-        this.#pump();
-      });
-    }
-  }
-
-  async #run(batch: Pending[]): Promise<void> {
+  protected override async commit(batch: readonly PendingAppend[]): Promise<void> {
     let results: AppendResult[];
     try {
       results = await this.#transact(async (tx) => {
