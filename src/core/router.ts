@@ -19,7 +19,7 @@ import type { HistoryPage, NewMessage, Store } from "../ports/store.js";
 import { CredentialError, Grants, type Credentials, type Identity } from "./access.js";
 import { noTelemetry, type Telemetry, type TraceFields } from "../ports/telemetry.js";
 import { Delivery } from "./delivery.js";
-import { Member, type MemberHost, type MemberOptions } from "./member.js";
+import { Member, type InFlight, type MemberHost, type MemberOptions } from "./member.js";
 import { NodeControl } from "./node-control.js";
 import type { Quota, RateLimits } from "./rate-limits.js";
 import type { Outlet } from "./outlet.js";
@@ -224,7 +224,7 @@ export class Router implements MemberHost {
 
   // ---- requests -------------------------------------------------------------
 
-  async handle(member: Member, env: Envelope): Promise<void> {
+  async handle(member: Member, env: Envelope): Promise<InFlight | undefined> {
     switch (env.kind.case) {
       case "joinRoom": {
         const since = env.kind.value.since;
@@ -240,8 +240,7 @@ export class Router implements MemberHost {
         this.leave(member, env.kind.value.roomId);
         return;
       case "message":
-        await this.#publishFrom(member, env.kind.value);
-        return;
+        return this.#publishFrom(member, env.kind.value);
       case "ack":
         this.ack(member, env.kind.value.roomId, env.kind.value.offset);
         return;
@@ -398,13 +397,18 @@ export class Router implements MemberHost {
     if (seat.ack(offset)) this.#sessions.touch(member);
   }
 
-  async #publishFrom(member: Member, msg: Message): Promise<void> {
+  /**
+   * Checks a member's publish and hands it to the store; resolves once the
+   * store has it (in order, so the member may go on with its next frame) with
+   * what completes it: the commit, the delivery and the ack.
+   */
+  async #publishFrom(member: Member, msg: Message): Promise<InFlight> {
     checkRoomId(msg.target);
     if (!member.rooms.has(msg.target)) {
       throw new WireError(ErrorCode.NotJoined, undefined, msg.messageId ?? msg.target);
     }
     const acked = this.#telemetry.metrics.publishTimer();
-    const result = await this.publish(msg.target, msg, {
+    const from: Publisher = {
       senderId: member.id,
       userId: member.identity?.userId,
       grants: member.grants,
@@ -412,19 +416,23 @@ export class Router implements MemberHost {
         member.identity === undefined
           ? { connection: member.id }
           : { user: member.identity.userId },
-    });
-    acked();
-    member.send(
-      envelope({
-        case: "ack",
-        value: create(AckSchema, {
-          roomId: msg.target,
-          messageId: result.messageId,
-          offset: result.offset,
-          duplicate: result.duplicate,
+    };
+    const messageId = await this.#admit(msg.target, msg, from);
+    const done = this.#commit(msg.target, msg, messageId, from).then((result) => {
+      acked();
+      member.send(
+        envelope({
+          case: "ack",
+          value: create(AckSchema, {
+            roomId: msg.target,
+            messageId: result.messageId,
+            offset: result.offset,
+            duplicate: result.duplicate,
+          }),
         }),
-      }),
-    );
+      );
+    });
+    return { done };
   }
 
   /**
@@ -437,6 +445,12 @@ export class Router implements MemberHost {
    * too); a refused one is not stored, delivered or acked.
    */
   async publish(roomId: string, msg: Message, from: Publisher): Promise<Published> {
+    const messageId = await this.#admit(roomId, msg, from);
+    return this.#commit(roomId, msg, messageId, from);
+  }
+
+  /** Validation, grants and rate limits of one publish; resolves with its message id. */
+  async #admit(roomId: string, msg: Message, from: Publisher): Promise<string> {
     checkRoomId(roomId);
     validateMessage(msg);
     const messageId = msg.messageId ?? randomUUID();
@@ -447,6 +461,16 @@ export class Router implements MemberHost {
       const wait = await this.#limits.publish(roomId, from.quota);
       if (wait > 0) throw new WireError(ErrorCode.RateLimited, undefined, messageId, wait);
     }
+    return messageId;
+  }
+
+  /**
+   * Stores an admitted publish, then delivers it. The append is called
+   * before this returns (tracing runs `fn` at once, and #publish calls the
+   * store before its first await), so appends reach the store in the order
+   * of these calls: what lets a member pipeline its publishes.
+   */
+  #commit(roomId: string, msg: Message, messageId: string, from: Publisher): Promise<Published> {
     return this.#telemetry.tracing.publish(roomId, msg, (trace) =>
       this.#publish(roomId, msg, messageId, from, trace),
     );

@@ -82,6 +82,10 @@ export interface TrimPolicy {
  * - `append` is atomic: the dedup check, the offset assignment and the insert
  *   happen as one step, so concurrent appenders (connections, processes) get
  *   offsets 1..N with no gap and no duplicate, per room.
+ * - Appends keep their call order: of two appends to one room made by one
+ *   process, the one called first gets the lower offset, even when the
+ *   second is called before the first resolves (a member pipelines its
+ *   publishes on this). A failed append does not hold back later ones.
  * - De-duplication of (room, messageId) holds for the configured dedup window
  *   (DEDUP_WINDOW, given to each adapter at construction) after the first
  *   append, even when the message itself was trimmed from history.

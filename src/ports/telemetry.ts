@@ -11,6 +11,8 @@
 // - No call takes a room, user or member id for a metric label.
 // - With tracing off, `publish` hands `fn` the message's own trace fields
 //   unchanged and `deliver` just runs `fn`.
+// - `publish` calls `fn` before it returns (not in a later turn), so the
+//   store sees appends in the order publishes were made.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 

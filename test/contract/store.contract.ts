@@ -435,6 +435,35 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
       assert.equal(new Set(page.messages.map((m) => m.messageId)).size, n);
     });
 
+    void it("store - appends called without waiting keep their call order per room", async (t) => {
+      const store = await opened(t);
+      const rooms = [unique("order-a"), unique("order-b"), unique("order-c")];
+      const n = 90;
+      // Interleaved over three rooms, with a duplicate among them; a member
+      // pipelining its publishes relies on this order.
+      const calls = Array.from({ length: n }, (_, i) => ({
+        room: rooms[i % rooms.length]!,
+        id: i === 45 ? "o-0" : `o-${i}`,
+      }));
+      const results = await Promise.all(calls.map((c) => store.append(c.room, message(c.id))));
+      for (const room of rooms) {
+        const mine = results.filter((_, i) => calls[i]!.room === room && !results[i]!.duplicate);
+        assert.deepEqual(
+          mine.map((r) => r.offset),
+          range(mine.length),
+          `offsets of ${room} in call order`,
+        );
+        const page = await store.read(room, 0n, n);
+        assert.deepEqual(
+          page.messages.map((m) => m.messageId),
+          calls.filter((c, i) => c.room === room && !results[i]!.duplicate).map((c) => c.id),
+        );
+      }
+      // o-0 went to rooms[0] first; the repeat at 45 went to rooms[0] too.
+      assert.equal(results[45]!.duplicate, true);
+      assert.equal(results[45]!.offset, 1n);
+    });
+
     void it(
       "store - concurrent appends from several stores on one backend get offsets 1..N",
       { skip: !opts.sharedBackend },

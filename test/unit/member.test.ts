@@ -1,15 +1,18 @@
-// Member: frames handled one at a time in order, the bad-frame window (and
-// nothing applied after the close), waiting on its own backlog, and pausing
-// the socket when frames queue up.
+// Member: frames handled one at a time in order, publishes pipelined (and
+// every other request waiting for them), the bad-frame window (and nothing
+// applied after the close), waiting on its own backlog, and pausing the
+// socket when frames queue up.
 import assert from "node:assert/strict";
 import { after, mock, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { MemoryBroker } from "../../src/adapters/broker/memory-broker.js";
 import { MemoryStore } from "../../src/adapters/store/memory-store.js";
 import {
+  MAX_PIPELINED,
   MAX_QUEUED_BYTES,
   MAX_QUEUED_FRAMES,
   Member,
+  type InFlight,
   type MemberHost,
 } from "../../src/core/member.js";
 import { Router } from "../../src/core/router.js";
@@ -28,7 +31,7 @@ import {
 } from "../../src/protocol/gen/roomcast/v1/envelope_pb.js";
 import { eventually } from "../helpers/eventually.js";
 import { RecordingOutlet } from "../helpers/recording-outlet.js";
-import { deferred, routerOptions, settle } from "../helpers/core.js";
+import { deferred, routerOptions, settle, type Deferred } from "../helpers/core.js";
 
 const LIMIT = 10;
 const R = "room-1";
@@ -327,4 +330,118 @@ test("member - a member closed while paused does not resume reading", async () =
   await settle();
   assert.equal(host.handled.length, 1);
   assert.equal(outlet.readingPaused, true);
+});
+
+/** A host whose publishes stay in flight until the test completes them. */
+class PipelineHost implements MemberHost {
+  readonly handled: string[] = [];
+  readonly inFlight: { content: string; done: Deferred; fail?: WireError }[] = [];
+
+  handle(_member: Member, env: Envelope): Promise<InFlight | undefined> {
+    if (env.kind.case !== "message") {
+      this.handled.push(env.kind.case ?? "unknown");
+      return Promise.resolve(undefined);
+    }
+    const content = env.kind.value.content;
+    this.handled.push(content);
+    const done = deferred();
+    const entry = { content, done };
+    this.inFlight.push(entry);
+    return Promise.resolve({
+      done: done.promise.then(() => {
+        const failed = (entry as { fail?: WireError }).fail;
+        if (failed !== undefined) throw failed;
+      }),
+    });
+  }
+
+  completeAll(): void {
+    for (const e of this.inFlight.splice(0)) e.done.resolve();
+  }
+}
+
+function joinEnv(roomId = R): Envelope {
+  return envelope({ case: "joinRoom", value: create(JoinRoomSchema, { roomId }) });
+}
+
+test("member - publishes are pipelined; a later join waits for every publish before it", async () => {
+  const host = new PipelineHost();
+  const member = newMember(new RecordingOutlet(), host);
+  for (const c of ["a", "b", "c"]) member.receive(json(message(c)));
+  member.receive(json(joinEnv()));
+  member.receive(json(message("d")));
+  await eventually(() => host.handled.length === 3);
+  await settle();
+  // All three publishes are in flight at once; the join has not run.
+  assert.deepEqual(host.handled, ["a", "b", "c"]);
+  assert.equal(host.inFlight.length, 3);
+  host.completeAll();
+  await eventually(() => host.handled.length === 5);
+  assert.deepEqual(host.handled, ["a", "b", "c", "joinRoom", "d"]);
+});
+
+test("member - acks are not held back by publishes in flight", async () => {
+  const host = new PipelineHost();
+  const member = newMember(new RecordingOutlet(), host);
+  member.receive(json(message("a")));
+  member.receive(
+    json(
+      envelope({
+        case: "ack",
+        value: {
+          $typeName: "roomcast.v1.Ack",
+          roomId: R,
+          offset: 1n,
+          messageId: "",
+          duplicate: false,
+        },
+      }),
+    ),
+  );
+  await eventually(() => host.handled.length === 2);
+  assert.deepEqual(host.handled, ["a", "ack"]);
+  host.completeAll();
+});
+
+test("member - at most MAX_PIPELINED publishes are in flight; the next waits for the oldest", async () => {
+  const host = new PipelineHost();
+  const member = newMember(new RecordingOutlet(), host);
+  for (let i = 0; i <= MAX_PIPELINED; i++) member.receive(json(message(`m${i}`)));
+  await eventually(() => host.inFlight.length === MAX_PIPELINED);
+  await settle();
+  assert.equal(host.handled.length, MAX_PIPELINED);
+  host.inFlight.shift()!.done.resolve();
+  await eventually(() => host.handled.length === MAX_PIPELINED + 1);
+  assert.equal(host.handled.at(-1), `m${MAX_PIPELINED}`);
+  host.completeAll();
+});
+
+test("member - a publish that fails in flight is answered with its error; later ones go on", async () => {
+  const host = new PipelineHost();
+  const outlet = new RecordingOutlet();
+  const member = newMember(outlet, host);
+  member.receive(json(message("a")));
+  member.receive(json(message("b")));
+  await eventually(() => host.inFlight.length === 2);
+  (host.inFlight[0] as { fail?: WireError }).fail = new WireError(ErrorCode.Unavailable);
+  host.completeAll();
+  await eventually(() => errorCodes(outlet).length === 1);
+  assert.deepEqual(errorCodes(outlet), [ErrorCode.Unavailable]);
+  assert.equal(member.active, true);
+});
+
+test("member - a task enqueued after publishes runs once they are complete", async () => {
+  const host = new PipelineHost();
+  const member = newMember(new RecordingOutlet(), host);
+  member.receive(json(message("a")));
+  let ran = false;
+  member.enqueue(() => {
+    ran = true;
+    return Promise.resolve();
+  });
+  await eventually(() => host.inFlight.length === 1);
+  await settle();
+  assert.equal(ran, false);
+  host.completeAll();
+  await eventually(() => ran);
 });

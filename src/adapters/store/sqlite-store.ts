@@ -1,7 +1,8 @@
 // The embedded durable store: one SQLite file (better-sqlite3 v12), WAL mode.
 // better-sqlite3 is synchronous, so each method runs start to finish without
 // yielding; writes use BEGIN IMMEDIATE so several connections or processes on
-// one file still assign offsets atomically.
+// one file still assign offsets atomically. Appends made in one event-loop
+// turn commit together (see append).
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { randomUUID } from "node:crypto";
@@ -20,6 +21,7 @@ import { decodeRooms, encodeRooms } from "./session-rooms.js";
 import { sqliteMigrations } from "./sqlite-migrations.js";
 import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
 import { messageFromRow, type MessageColumns } from "./message-row.js";
+import type { PendingAppend } from "./group-commit.js";
 
 export interface SqliteStoreOptions {
   /** The database file; missing folders are created. `:memory:` for a private in-memory database. */
@@ -140,6 +142,8 @@ export class SqliteStore implements Store {
   #db: Db | undefined;
   #stmts: Statements | undefined;
   #closed = false;
+  /** Appends waiting for the end of this turn (see append). */
+  #pending: PendingAppend[] = [];
 
   constructor({ path, dedupWindowMs }: SqliteStoreOptions) {
     this.#path = path;
@@ -169,15 +173,62 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Appends wait for the end of the event-loop turn and commit together, in
+   * call order, as one transaction: one write-lock round and one WAL commit
+   * for every append made in that turn. One transaction per append wrote its
+   * pages to the WAL each time, which is what bounded a room at about 5,000
+   * appends/s of server CPU (docs/benchmarks.md).
+   */
   append(room: string, message: NewMessage): Promise<AppendResult> {
-    return run("append", () => {
-      const [db, s] = this.#ready();
-      const now = Date.now();
-      // BEGIN IMMEDIATE takes the file's write lock before the dedup check, so
-      // check, head + 1 and inserts are one step for every connection and
-      // process on the file; others wait (busy_timeout) for the lock.
-      return db
-        .transaction((): AppendResult => {
+    try {
+      this.#ready();
+    } catch (err) {
+      return Promise.reject(wrap("append", err));
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ room, message, resolve, reject });
+      if (this.#pending.length === 1) setImmediate(() => this.#commitPending());
+    });
+  }
+
+  #commitPending(): void {
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
+    let results: AppendResult[];
+    try {
+      results = this.#appendAll(batch);
+    } catch (err) {
+      // The whole group rolled back: each append on its own, so one that
+      // cannot be stored does not fail the others.
+      if (batch.length === 1) {
+        batch[0]!.reject(wrap("append", err));
+        return;
+      }
+      for (const p of batch) {
+        try {
+          p.resolve(this.#appendAll([p])[0]!);
+        } catch (e) {
+          p.reject(wrap("append", e));
+        }
+      }
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+  }
+
+  #appendAll(batch: readonly PendingAppend[]): AppendResult[] {
+    const [db, s] = this.#ready();
+    const now = Date.now();
+    // BEGIN IMMEDIATE takes the file's write lock before the dedup checks, so
+    // check, head + 1 and inserts are one step for every connection and
+    // process on the file; others wait (busy_timeout) for the lock. Within
+    // the group each append sees the ones before it (a repeated id is a
+    // duplicate of the first).
+    return db
+      .transaction((): AppendResult[] =>
+        batch.map(({ room, message }): AppendResult => {
           const seen = s.dedup.get(room, message.messageId, now);
           s.ensureRoom.run(room, randomUUID());
           if (seen !== undefined) {
@@ -201,9 +252,9 @@ export class SqliteStore implements Store {
           );
           s.upsertDedup.run(room, message.messageId, bumped.head, now + this.#dedupWindowMs);
           return { offset: bumped.head, duplicate: false, epoch: bumped.epoch };
-        })
-        .immediate();
-    });
+        }),
+      )
+      .immediate();
   }
 
   read(room: string, afterOffset: bigint, limit: number): Promise<HistoryPage> {
@@ -295,6 +346,8 @@ export class SqliteStore implements Store {
 
   close(): Promise<void> {
     return run("close", () => {
+      // Appends already made are committed (or fail) before the file closes.
+      if (!this.#closed && this.#db !== undefined) this.#commitPending();
       this.#closed = true;
       this.#stmts = undefined;
       this.#db?.close();
