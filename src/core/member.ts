@@ -19,7 +19,8 @@
 // msg/s on PostgreSQL with 32 publishers, docs/benchmarks.md). Any other
 // request (join, leave, refresh, a queued task) waits for the publishes
 // before it, so it sees them as if they were handled one at a time; acks
-// do not need to.
+// do not need to. Replies keep the order of the requests: the store settles
+// appends in call order, and an error waits for the publishes before it.
 import { create } from "@bufbuild/protobuf";
 import { DecodeError, FrameTooLargeError, envelope } from "../protocol/codec.js";
 import { CloseCode, ErrorCode, WireError } from "../protocol/errors.js";
@@ -256,6 +257,7 @@ export class Member {
           const started = await this.#host.handle(this, env);
           if (started !== undefined) this.#track(started.done);
         } catch (err) {
+          await this.#settled(0);
           this.#fail(err);
         }
         if (!this.active) return;
@@ -270,6 +272,7 @@ export class Member {
       if (!(err instanceof DecodeError)) throw err;
       // A malformed frame (or the malformed rest of one): what came before it
       // in the frame was applied; the rest is dropped.
+      await this.#settled(0);
       this.#fail(new WireError(ErrorCode.BadRequest, err.message));
     }
   }

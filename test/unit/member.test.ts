@@ -344,6 +344,7 @@ class PipelineHost implements MemberHost {
     }
     const content = env.kind.value.content;
     this.handled.push(content);
+    if (content === "refused") return Promise.reject(new WireError(ErrorCode.Forbidden));
     const done = deferred();
     const entry = { content, done };
     this.inFlight.push(entry);
@@ -444,4 +445,18 @@ test("member - a task enqueued after publishes runs once they are complete", asy
   assert.equal(ran, false);
   host.completeAll();
   await eventually(() => ran);
+});
+
+test("member - an error reply waits for the publishes before it, so replies keep the request order", async () => {
+  const host = new PipelineHost();
+  const outlet = new RecordingOutlet();
+  const member = newMember(outlet, host);
+  member.receive(json(message("a")));
+  member.receive(json(message("refused")));
+  await eventually(() => host.handled.length === 2);
+  await settle();
+  assert.deepEqual(errorCodes(outlet), []);
+  host.completeAll();
+  await eventually(() => errorCodes(outlet).length === 1);
+  assert.deepEqual(errorCodes(outlet), [ErrorCode.Forbidden]);
 });
