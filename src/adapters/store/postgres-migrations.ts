@@ -259,4 +259,88 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX sessions_user_id ON sessions (user_id);
     `,
   },
+  {
+    version: 5,
+    name: "roomcast_append_batch set-based",
+    sql: `
+      -- The same batch in a handful of set-based statements instead of one
+      -- roomcast_append call (seven statements) per message: the database's
+      -- CPU per append is what bounds a group commit once appends are
+      -- pipelined. Same signature and results, so nodes of the previous
+      -- version keep working during a rolling upgrade.
+      --
+      -- Why it is atomic and gap-free: every room of the batch is created and
+      -- locked first, in sorted order (as before, so two batches never
+      -- deadlock); the statement after it runs on a snapshot taken once the
+      -- locks are held, so each room's head is the latest and no other
+      -- appender moves it until commit. New messages of a room are numbered
+      -- head + 1, head + 2, ... in the batch's order; the first occurrence of
+      -- an id is the one stored, later ones (and ids with an unexpired key)
+      -- are duplicates of it.
+      CREATE OR REPLACE FUNCTION roomcast_append_batch(p_items jsonb, p_window_ms bigint)
+      RETURNS TABLE (o_idx int, o_seq bigint, o_duplicate boolean, o_epoch text)
+      LANGUAGE plpgsql AS $fn$
+      BEGIN
+        INSERT INTO rooms (room, head, epoch)
+          SELECT DISTINCT ON (e->>'room') e->>'room', 0, e->>'epoch'
+          FROM jsonb_array_elements(p_items) e
+          ORDER BY e->>'room'
+          ON CONFLICT (room) DO NOTHING;
+        PERFORM 1 FROM rooms
+          WHERE room IN (SELECT e->>'room' FROM jsonb_array_elements(p_items) e)
+          ORDER BY room
+          FOR UPDATE;
+        RETURN QUERY
+        WITH items AS (
+          SELECT (t.n - 1)::int AS idx, t.e->>'room' AS room, t.e->>'id' AS id, t.e
+          FROM jsonb_array_elements(p_items) WITH ORDINALITY AS t(e, n)
+        ),
+        firsts AS (
+          SELECT DISTINCT ON (i.room, i.id) i.idx, i.room, i.id
+          FROM items i ORDER BY i.room, i.id, i.idx
+        ),
+        known AS (
+          SELECT f.room, f.id, d.seq
+          FROM firsts f
+          JOIN dedup d ON d.room = f.room AND d.message_id = f.id AND d.expires_at > now()
+        ),
+        fresh AS (
+          SELECT f.idx, f.room, f.id,
+                 r.head + row_number() OVER (PARTITION BY f.room ORDER BY f.idx) AS seq
+          FROM firsts f
+          JOIN rooms r ON r.room = f.room
+          WHERE NOT EXISTS (SELECT 1 FROM known k WHERE k.room = f.room AND k.id = f.id)
+        ),
+        stored AS (
+          INSERT INTO messages (room, seq, message_id, sender_id, sent_at, content,
+                                traceparent, tracestate, user_id, stored_at)
+          SELECT f.room, f.seq, f.id, i.e->>'sender', i.e->>'sentAt', i.e->>'content',
+                 i.e->>'traceparent', i.e->>'tracestate', i.e->>'user', clock_timestamp()
+          FROM fresh f JOIN items i ON i.idx = f.idx
+        ),
+        keys AS (
+          INSERT INTO dedup (room, message_id, seq, expires_at)
+          SELECT f.room, f.id, f.seq, now() + p_window_ms * interval '1 millisecond'
+          FROM fresh f
+          ON CONFLICT (room, message_id)
+          DO UPDATE SET seq = EXCLUDED.seq, expires_at = EXCLUDED.expires_at
+        ),
+        heads AS (
+          UPDATE rooms r SET head = r.head + c.n
+          FROM (SELECT f.room, count(*) AS n FROM fresh f GROUP BY f.room) c
+          WHERE r.room = c.room
+        )
+        SELECT i.idx,
+               COALESCE(fr.seq, k.seq)::bigint,
+               fr.idx IS DISTINCT FROM i.idx,
+               r.epoch
+        FROM items i
+        JOIN rooms r ON r.room = i.room
+        LEFT JOIN fresh fr ON fr.room = i.room AND fr.id = i.id
+        LEFT JOIN known k ON k.room = i.room AND k.id = i.id
+        ORDER BY i.idx;
+      END
+      $fn$;
+    `,
+  },
 ];
