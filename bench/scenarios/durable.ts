@@ -37,6 +37,12 @@ export const DURABLE_METRICS: Metric[] = [
 
 const PUBLISHERS = 32;
 const IN_FLIGHT = 4;
+/**
+ * BENCH_DURABLE_ROOMS=N (N > 1): N rooms whose only member publishes, as the
+ * bench-durable branch's 100-room shape, instead of 32 publishers in one room.
+ * A stopgap until that scenario lands.
+ */
+const ROOMS = Math.max(1, Math.trunc(Number(process.env["BENCH_DURABLE_ROOMS"] ?? "1")) || 1);
 
 export const POSTGRES_URL =
   process.env["BENCH_POSTGRES_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -55,10 +61,10 @@ export async function runDurable(
   }
   // A fresh room per run, so history left by earlier runs is never in the way.
   const room = `durable-${Date.now().toString(36)}`;
-  const members: MemberSpec[] = Array.from({ length: PUBLISHERS }, () => ({
-    room,
-    publisher: true,
-  }));
+  const members: MemberSpec[] =
+    ROOMS === 1
+      ? Array.from({ length: PUBLISHERS }, () => ({ room, publisher: true }))
+      : Array.from({ length: ROOMS }, (_, r) => ({ room: `${room}-${r}`, publisher: true }));
   try {
     return await withServer(ctx, serverSpec("roomcast"), env, (server) =>
       withGenerator(
@@ -85,7 +91,8 @@ export async function runDurable(
           };
           const detail = {
             store,
-            publishers: PUBLISHERS,
+            rooms: ROOMS,
+            publishers: members.length,
             inFlightEach: IN_FLIGHT,
             errors: w.errors,
             closed: w.closed,
