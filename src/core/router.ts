@@ -37,6 +37,8 @@ import { RETRY_AFTER_MS, unavailable } from "./store-failure.js";
 export type { SessionGrant } from "./sessions.js";
 export type { PresentMember } from "./presence.js";
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** The largest offset a store holds (int64); larger wire offsets are past any head. */
 const MAX_STORE_OFFSET = 2n ** 63n - 1n;
 
@@ -483,15 +485,17 @@ export class Router implements MemberHost {
     from: Publisher,
     trace: TraceFields,
   ): Promise<Published> {
-    const stored: NewMessage = {
+    // Optional fields set one by one, not spread: conditional spreads cost a
+    // visible share of the many-rooms profile (one publish per 10 deliveries).
+    const stored: Mutable<NewMessage> = {
       messageId,
       senderId: from.senderId,
       sentAt: msg.sentAt ?? new Date().toISOString(),
       content: msg.content,
-      ...(trace.traceparent !== undefined && { traceparent: trace.traceparent }),
-      ...(trace.tracestate !== undefined && { tracestate: trace.tracestate }),
-      ...(from.userId !== undefined && { userId: from.userId }),
     };
+    if (trace.traceparent !== undefined) stored.traceparent = trace.traceparent;
+    if (trace.tracestate !== undefined) stored.tracestate = trace.tracestate;
+    if (from.userId !== undefined) stored.userId = from.userId;
     let result;
     try {
       result = await this.#store.append(roomId, stored);
@@ -502,12 +506,18 @@ export class Router implements MemberHost {
       void this.#rooms.announce(roomId, result.offset);
     } else {
       this.#telemetry.metrics.published();
-      this.#rooms.deliver(
-        roomId,
-        Delivery.fromMessage(
-          create(MessageSchema, { ...stored, target: roomId, offset: result.offset }),
-        ),
-      );
+      const message = create(MessageSchema, {
+        target: roomId,
+        content: stored.content,
+        messageId: stored.messageId,
+        sentAt: stored.sentAt,
+        senderId: stored.senderId,
+        offset: result.offset,
+      });
+      if (stored.traceparent !== undefined) message.traceparent = stored.traceparent;
+      if (stored.tracestate !== undefined) message.tracestate = stored.tracestate;
+      if (stored.userId !== undefined) message.userId = stored.userId;
+      this.#rooms.deliver(roomId, Delivery.fromMessage(message));
     }
     return { messageId: stored.messageId, offset: result.offset, duplicate: result.duplicate };
   }
