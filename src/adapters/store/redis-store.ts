@@ -112,6 +112,8 @@ export class RedisStore implements Store {
     redis.on("error", () => undefined);
     try {
       await redis.connect();
+      // Loaded now, so appends never need the EVAL fallback (see #append).
+      await redis.script("LOAD", SCRIPTS.append.lua);
     } catch (err) {
       redis.disconnect();
       throw toRedisStoreError("open", err);
@@ -161,9 +163,35 @@ export class RedisStore implements Store {
     this.#registered.add(room);
   }
 
+  /**
+   * EVALSHA of the append script, never the EVAL fallback: appends keep their
+   * call order (ports/store.ts) only if each runs as it was sent. After a
+   * NOSCRIPT, appends sent after this one may already have run on the script
+   * another node loaded meanwhile, so storing this one now would put it after
+   * them: it fails instead (unavailable; the client retries with the same id)
+   * and the script is loaded for the next ones. open() loads it, so this
+   * happens only after a server restart or SCRIPT FLUSH.
+   */
+  async #append(args: readonly string[]): Promise<unknown> {
+    const redis = this.#ready();
+    try {
+      return await redis.evalsha(SCRIPTS.append.sha, SCRIPTS.append.keys, ...args);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith("NOSCRIPT")) {
+        await redis.script("LOAD", SCRIPTS.append.lua).catch(() => undefined);
+        throw new StoreError(
+          StoreErrorCode.Unavailable,
+          "redis append: the server had lost the script (loaded again; retry)",
+          { cause: err },
+        );
+      }
+      throw toRedisStoreError("append", err);
+    }
+  }
+
   async append(room: string, message: NewMessage): Promise<AppendResult> {
     const [meta, log] = this.#roomKeys(room);
-    const reply = (await this.#eval("append", SCRIPTS.append, [
+    const reply = (await this.#append([
       meta,
       log,
       `${this.#p}:{${room}}:d:${message.messageId}`,
