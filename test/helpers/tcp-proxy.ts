@@ -24,6 +24,17 @@ export type ProxyMode = "up" | "down" | "hang";
 /** Queued bytes per direction past which the proxy stops reading from the sender. */
 const HIGH_WATER = 1 << 20;
 
+/**
+ * Ends `socket` with a TCP reset, or with a plain close once it has sent its
+ * FIN: libuv refuses a reset while a shutdown is pending (EINVAL), and Node 20
+ * then never closes the handle, so the process spins at exit.
+ */
+export function resetSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (socket.writableEnded) socket.destroy();
+  else socket.resetAndDestroy();
+}
+
 interface Timing {
   readonly latencyMs: number;
   readonly jitterMs: number;
@@ -150,8 +161,8 @@ class Proxy implements TcpProxy {
       pipes,
       reset: () => {
         if (!forget()) return;
-        client.resetAndDestroy();
-        upstream.resetAndDestroy();
+        resetSocket(client);
+        resetSocket(upstream);
       },
     };
     this.#links.add(link);
