@@ -1,6 +1,9 @@
 // An in-process TCP proxy for fault injection: a free 127.0.0.1 port in front
 // of one target (a store, a broker), through which a test adds latency, drops
 // connections, refuses new ones, or hangs the link like a SIGSTOPped server.
+// A stopped server is setMode("down") plus resetAll(): "down" alone leaves
+// open connections working. "hang" holds bytes (nothing is lost) and passes
+// them on at "up", as a SIGCONT would.
 //
 // Hand-written on node:net rather than Toxiproxy: the faults needed here are
 // four, this is one file with no process to start, and a test switches modes
