@@ -142,9 +142,10 @@ export class GuardedStore implements Store {
     tokenHash: string,
     newTokenHash: string,
     expiresAt: number,
+    userId: string,
   ): Promise<SessionRecord | undefined> {
     return this.#call("resumeSession", () =>
-      this.#inner.resumeSession(tokenHash, newTokenHash, expiresAt),
+      this.#inner.resumeSession(tokenHash, newTokenHash, expiresAt, userId),
     );
   }
   saveSession(memberId: string, rooms: readonly SessionRoom[], expiresAt: number): Promise<void> {

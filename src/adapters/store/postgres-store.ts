@@ -170,16 +170,18 @@ export class PostgresStore implements Store {
     tokenHash: string,
     newTokenHash: string,
     expiresAt: number,
+    userId: string,
   ): Promise<SessionRecord | undefined> {
     // Single use: the UPDATE locks the row; a concurrent resume of the same
     // hash waits, then re-checks `token_hash = $3` on the new row version,
-    // which no longer matches, and updates nothing.
+    // which no longer matches, and updates nothing. Another user's row is
+    // not touched.
     const { rows } = await this.#query<{ member_id: string; user_id: string; rooms: string }>(
       "resumeSession",
       `UPDATE sessions SET token_hash = $1, expires_at = $2
-       WHERE token_hash = $3 AND expires_at > $4
+       WHERE token_hash = $3 AND expires_at > $4 AND user_id = $5
        RETURNING member_id, user_id, rooms::text AS rooms`,
-      [newTokenHash, ms(expiresAt), tokenHash, ms(Date.now())],
+      [newTokenHash, ms(expiresAt), tokenHash, ms(Date.now()), userId],
     );
     const row = rows[0];
     if (row === undefined) return undefined;
