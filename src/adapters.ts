@@ -1,5 +1,6 @@
 // The one place that names concrete adapters: configuration in, ports out.
 // Adapters load lazily so an unused backend's client library is never required.
+import { hostname } from "node:os";
 import type { Config } from "./config/schema.js";
 import type { Logger } from "./observability/logging.js";
 import type { Broker } from "./ports/broker.js";
@@ -63,7 +64,13 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     }
     case "nats": {
       const { NatsBroker } = await import("./adapters/broker/nats-broker.js");
-      return new NatsBroker({ url: config.NATS_URL, prefix: config.BROKER_PREFIX, log });
+      return new NatsBroker({
+        url: config.NATS_URL,
+        prefix: config.BROKER_PREFIX,
+        log,
+        // Which node a connection is, in the server's monitoring (/connz).
+        name: `roomcast-${hostname()}-${process.pid}`,
+      });
     }
     case "redis": {
       const { RedisBroker } = await import("./adapters/broker/redis-broker.js");
