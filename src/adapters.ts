@@ -78,6 +78,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
         url: config.REDIS_URL,
         prefix: config.BROKER_PREFIX,
         sharded: config.REDIS_SHARDED,
+        cluster: config.REDIS_CLUSTER,
         log,
       });
     }
@@ -87,7 +88,9 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
 /** Which shared limiter RATE_LIMIT_DISTRIBUTED uses; undefined: none fits (limits stay per node). */
 export function rateLimitBackend(config: Config): "redis" | "postgres" | "sqlite" | undefined {
   if (config.RATE_LIMIT_BACKEND !== "auto") return config.RATE_LIMIT_BACKEND;
-  if (config.BROKER === "redis") return "redis";
+  // A Cluster's seed list (REDIS_CLUSTER) is no place for the limiter's script.
+  const redisForLimits = !config.REDIS_CLUSTER || config.RATE_LIMIT_REDIS_URL !== undefined;
+  if (config.BROKER === "redis" && redisForLimits) return "redis";
   if (config.STORE === "postgres" || config.STORE === "sqlite") return config.STORE;
   return undefined;
 }
