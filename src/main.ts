@@ -75,6 +75,8 @@ async function main(): Promise<void> {
     log,
   });
   const broker = telemetry.broker(guardedBroker);
+  metrics?.watchBreaker("store", () => !store.healthy);
+  metrics?.watchBreaker("broker", () => !guardedBroker.healthy);
   await broker.open();
 
   const mode = describeMode(store, broker);
