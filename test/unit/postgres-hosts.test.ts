@@ -22,8 +22,14 @@ test("postgres hosts - several hosts keep credentials, database and parameters, 
   ]);
 });
 
+test("postgres hosts - URLs without a host list pass through", () => {
+  for (const url of ["postgres:///rc?host=/run/postgresql", "socket:/run/postgresql?db=rc"]) {
+    assert.deepEqual(parsePostgresHosts(url).urls, [url]);
+  }
+});
+
 test("postgres hosts - refuses what libpq would not take", () => {
-  assert.throws(() => parsePostgresHosts("mysql://a/b"), /postgres:\/\//);
+  assert.throws(() => parsePostgresHosts("not a url"));
   assert.throws(() => parsePostgresHosts("postgres://a,,b/rc"), /empty host/);
   assert.throws(
     () => parsePostgresHosts("postgres://a,b/rc?target_session_attrs=standby"),

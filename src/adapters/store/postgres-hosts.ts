@@ -20,10 +20,17 @@ const SESSION_ATTRS: readonly string[] = ["any", "read-write", "primary"];
 /** Splits a (possibly multi-host) PostgreSQL URL; throws an Error naming what is wrong. */
 export function parsePostgresHosts(url: string): PostgresHosts {
   const m = /^(postgres(?:ql)?:\/\/)([^@/?#]*@)?([^/?#]*)(.*)$/.exec(url);
-  if (m === null) throw new Error("not a postgres:// URL");
+  if (m === null) {
+    // Any other URL `pg` takes (socket:/path?db=...) is one host, passed as it is.
+    new URL(url); // throws on what is no URL at all
+    return { urls: [url], targetSessionAttrs: "any" };
+  }
   const [, scheme = "", auth = "", hostList = "", rest = ""] = m;
   const hosts = hostList.split(",").map((h) => h.trim());
-  if (hosts.some((h) => h === "")) throw new Error("empty host in the host list");
+  // One host may be empty (postgres:///db?host=/run/postgresql); in a list none may.
+  if (hosts.length > 1 && hosts.some((h) => h === "")) {
+    throw new Error("empty host in the host list");
+  }
   let targetSessionAttrs: SessionAttrs = "any";
   const q = rest.indexOf("?");
   let tail = rest;
@@ -35,10 +42,11 @@ export function parsePostgresHosts(url: string): PostgresHosts {
         throw new Error(`target_session_attrs must be one of ${SESSION_ATTRS.join(", ")}`);
       }
       targetSessionAttrs = attrs as SessionAttrs;
+      // Only then is the query rebuilt (which re-encodes it; pg decodes either spelling).
       params.delete("target_session_attrs");
+      const query = params.toString();
+      tail = rest.slice(0, q) + (query === "" ? "" : `?${query}`);
     }
-    const query = params.toString();
-    tail = rest.slice(0, q) + (query === "" ? "" : `?${query}`);
   }
   const urls = hosts.map((host) => {
     const single = `${scheme}${auth}${host}${tail}`;
