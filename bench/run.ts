@@ -4,6 +4,7 @@
 // JSON under bench/results/.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { centrifugoVersion, ensureCentrifugo } from "./lib/centrifugo.js";
 import { loadAverage, machineInfo, type MachineInfo } from "./lib/machine.js";
 import { parseOptions, runsFor, type Options, type ScenarioName } from "./lib/cli.js";
 import { startNoiseMeter } from "./lib/noise.js";
@@ -246,6 +247,19 @@ async function main(): Promise<void> {
   if (servers.includes("roomcast") && !isBuilt(serverSpec("roomcast"))) {
     globalNotes.push("Roomcast is not built (dist/src/main.js missing): only the peers ran.");
     servers.splice(servers.indexOf("roomcast"), 1);
+  }
+  if (servers.includes("centrifugo")) {
+    // Built on first use into a cache outside the repository; skipped where Go is missing.
+    const built = ensureCentrifugo(log);
+    if (typeof built === "string") {
+      log(built);
+      globalNotes.push(built);
+      servers.splice(servers.indexOf("centrifugo"), 1);
+    } else {
+      globalNotes.push(
+        `Centrifugo: ${centrifugoVersion(built.binary).replace(/\s+/g, " ")}, GOMAXPROCS=1, memory engine, history 1,000 per channel.`,
+      );
+    }
   }
   log(
     `${opts.full ? "full" : "short"} run; servers ${servers.join(", ")}; pinned=${pinned}; load ${loadBefore}`,

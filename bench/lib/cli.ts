@@ -34,7 +34,7 @@ export function runsFor(opts: Options, scenario: ScenarioName): number {
 }
 
 const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish]
-       [--servers roomcast,raw-ws,socketio] [--workers N] [--content-bytes N] [--cpu-prof]
+       [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--workers N] [--content-bytes N] [--cpu-prof]
        [--budget-seconds N] [--out DIR]`;
 
 function isScenario(s: string): s is ScenarioName {
@@ -47,7 +47,7 @@ export function parseOptions(argv: string[]): Options {
     full,
     runs: undefined,
     scenarios: full ? [...SCENARIOS] : ["fanout", "durable", "many-rooms", "idle"],
-    servers: ["roomcast", "raw-ws", "socketio"],
+    servers: ["roomcast", "raw-ws", "corked-ws", "socketio", "centrifugo"],
     workers: 2,
     contentBytes: 64,
     cpuProf: false,
