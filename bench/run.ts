@@ -26,6 +26,14 @@ import { AUTH_MODES, HANDSHAKE_METRICS, runHandshakes } from "./scenarios/handsh
 import { idleMetrics, runIdleMemory } from "./scenarios/idle-memory.js";
 import { API_PUBLISH_METRICS, API_STORES, runApiPublish } from "./scenarios/api-publish.js";
 import { PRESENCE_METRICS, PRESENCE_MODES, runPresence } from "./scenarios/presence.js";
+import { scalingSvg } from "./report/scaling-plot.js";
+import {
+  runScaling,
+  SCALING_METRICS,
+  scalingPoints,
+  scalingTitle,
+  scalingVariant,
+} from "./scenarios/scaling.js";
 import {
   generatorBoundNotes,
   runThroughput,
@@ -147,6 +155,14 @@ function plan(
           undefined,
         ),
         run: (v) => runApiPublish(ctx, v.replace("STORE=", "") as (typeof API_STORES)[number]),
+      };
+    }
+    case "scaling": {
+      if (!servers.includes("roomcast")) return "scaling: needs roomcast";
+      const variants = scalingPoints(opts.full).map(scalingVariant);
+      return {
+        result: newScenario(name, scalingTitle(), SCALING_METRICS, variants, undefined),
+        run: (v) => runScaling(ctx, v),
       };
     }
     case "cluster": {
@@ -301,6 +317,11 @@ async function main(): Promise<void> {
   for (const file of [`${kind}-${stamp}`, `latest-${kind}`]) {
     writeFileSync(join(opts.outDir, `${file}.md`), `${markdown}\n`);
     writeFileSync(join(opts.outDir, `${file}.json`), `${JSON.stringify(json, null, 2)}\n`);
+    const scaling = results.find((r) => r.name === "scaling");
+    if (scaling !== undefined) {
+      const caption = `Roomcast at git ${machine.gitCommit}, ${kind} run of ${startedAt.toISOString().slice(0, 16)} UTC; dots: median, bars: min–max of the runs`;
+      writeFileSync(join(opts.outDir, `${file}-scaling.svg`), scalingSvg(scaling, caption));
+    }
   }
   process.stdout.write(`${markdown}\n`);
   log(`done in ${seconds.toFixed(0)} s; results in ${opts.outDir}/latest-${kind}.md`);
