@@ -34,7 +34,7 @@ export function scalingSvg(result: ScenarioResult, caption: string): string {
       series: [{ name: "CPU", points: points(result, "connections", "cpuPerMsg") }],
     },
     {
-      title: `One room of 600 over N nodes, ${rate}`,
+      title: `Room of 600 on N nodes, ${rate}`,
       xLabel: "nodes (NATS + PostgreSQL)",
       yLabel: "CPU per delivered msg (µs)",
       xLog: false,
