@@ -4,7 +4,7 @@
 // JSON under bench/results/.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { centrifugoVersion, ensureCentrifugo } from "./lib/centrifugo.js";
+import { CENTRIFUGO_VERSION, centrifugoVersion, ensureCentrifugo } from "./lib/centrifugo.js";
 import { loadAverage, machineInfo, type MachineInfo } from "./lib/machine.js";
 import { parseOptions, runsFor, type Options, type ScenarioName } from "./lib/cli.js";
 import { startNoiseMeter } from "./lib/noise.js";
@@ -273,7 +273,7 @@ async function main(): Promise<void> {
       servers.splice(servers.indexOf("centrifugo"), 1);
     } else {
       globalNotes.push(
-        `Centrifugo: ${centrifugoVersion(built.binary).replace(/\s+/g, " ")}, GOMAXPROCS=1, memory engine, history 1,000 per channel.`,
+        `Centrifugo ${CENTRIFUGO_VERSION} (go install; the binary says "${centrifugoVersion(built.binary).replace(/\s+/g, " ")}"), GOMAXPROCS=1, memory engine, history 1,000 per channel.`,
       );
     }
   }
