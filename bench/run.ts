@@ -4,6 +4,7 @@
 // JSON under bench/results/.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { CENTRIFUGO_VERSION, centrifugoVersion, ensureCentrifugo } from "./lib/centrifugo.js";
 import { loadAverage, machineInfo, type MachineInfo } from "./lib/machine.js";
 import { parseOptions, runsFor, type Options, type ScenarioName } from "./lib/cli.js";
 import { startNoiseMeter } from "./lib/noise.js";
@@ -25,6 +26,14 @@ import { AUTH_MODES, HANDSHAKE_METRICS, runHandshakes } from "./scenarios/handsh
 import { idleMetrics, runIdleMemory } from "./scenarios/idle-memory.js";
 import { API_PUBLISH_METRICS, API_STORES, runApiPublish } from "./scenarios/api-publish.js";
 import { PRESENCE_METRICS, PRESENCE_MODES, runPresence } from "./scenarios/presence.js";
+import { scalingSvg } from "./report/scaling-plot.js";
+import {
+  runScaling,
+  SCALING_METRICS,
+  scalingPoints,
+  scalingTitle,
+  scalingVariant,
+} from "./scenarios/scaling.js";
 import {
   generatorBoundNotes,
   runThroughput,
@@ -148,6 +157,14 @@ function plan(
         run: (v) => runApiPublish(ctx, v.replace("STORE=", "") as (typeof API_STORES)[number]),
       };
     }
+    case "scaling": {
+      if (!servers.includes("roomcast")) return "scaling: needs roomcast";
+      const variants = scalingPoints(opts.full).map(scalingVariant);
+      return {
+        result: newScenario(name, scalingTitle(), SCALING_METRICS, variants, undefined),
+        run: (v) => runScaling(ctx, v),
+      };
+    }
     case "cluster": {
       const variants = clusterVariants(servers);
       if (variants.length === 0) return "cluster: needs roomcast or socketio";
@@ -247,6 +264,19 @@ async function main(): Promise<void> {
     globalNotes.push("Roomcast is not built (dist/src/main.js missing): only the peers ran.");
     servers.splice(servers.indexOf("roomcast"), 1);
   }
+  if (servers.includes("centrifugo")) {
+    // Built on first use into a cache outside the repository; skipped where Go is missing.
+    const built = ensureCentrifugo(log);
+    if (typeof built === "string") {
+      log(built);
+      globalNotes.push(built);
+      servers.splice(servers.indexOf("centrifugo"), 1);
+    } else {
+      globalNotes.push(
+        `Centrifugo ${CENTRIFUGO_VERSION} (go install; the binary says "${centrifugoVersion(built.binary).replace(/\s+/g, " ")}"), GOMAXPROCS=1, memory engine, history 1,000 per channel.`,
+      );
+    }
+  }
   log(
     `${opts.full ? "full" : "short"} run; servers ${servers.join(", ")}; pinned=${pinned}; load ${loadBefore}`,
   );
@@ -287,6 +317,11 @@ async function main(): Promise<void> {
   for (const file of [`${kind}-${stamp}`, `latest-${kind}`]) {
     writeFileSync(join(opts.outDir, `${file}.md`), `${markdown}\n`);
     writeFileSync(join(opts.outDir, `${file}.json`), `${JSON.stringify(json, null, 2)}\n`);
+    const scaling = results.find((r) => r.name === "scaling");
+    if (scaling !== undefined) {
+      const caption = `Roomcast at git ${machine.gitCommit}, ${kind} run of ${startedAt.toISOString().slice(0, 16)} UTC; dots: median, bars: min–max of the runs`;
+      writeFileSync(join(opts.outDir, `${file}-scaling.svg`), scalingSvg(scaling, caption));
+    }
   }
   process.stdout.write(`${markdown}\n`);
   log(`done in ${seconds.toFixed(0)} s; results in ${opts.outDir}/latest-${kind}.md`);

@@ -1,10 +1,12 @@
 // The servers under test: Roomcast and its peers, each a Node script started the
-// same way (PORT, GET /readyz) and driven by the same generator.
+// same way (PORT, GET /readyz) and driven by the same generator — or, for
+// Centrifugo, a Go binary with a command line and health path of its own.
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ClientKind } from "../load/messages.js";
+import { centrifugoArgv, centrifugoBinary } from "./centrifugo.js";
 
-export const SERVER_NAMES = ["roomcast", "raw-ws", "socketio"] as const;
+export const SERVER_NAMES = ["roomcast", "raw-ws", "corked-ws", "socketio", "centrifugo"] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 
 export interface ServerSpec {
@@ -12,6 +14,10 @@ export interface ServerSpec {
   script: string;
   kind: ClientKind;
   env: Record<string, string>;
+  /** A command line of its own (not `node script`) for a port; `script` is then the binary. */
+  argv?: (port: number) => string[];
+  /** The path that answers 200 once it is ready; default /readyz. */
+  readyPath?: string;
 }
 
 const path = (relative: string): string => fileURLToPath(new URL(relative, import.meta.url));
@@ -61,8 +67,22 @@ export function serverSpec(name: ServerName): ServerSpec {
       };
     case "raw-ws":
       return { name, script: path("../peers/raw-ws-server.js"), kind: "roomcast-json", env: {} };
+    case "corked-ws":
+      return { name, script: path("../peers/corked-ws-server.js"), kind: "roomcast-json", env: {} };
     case "socketio":
       return { name, script: path("../peers/socketio-server.js"), kind: "socketio", env: {} };
+    case "centrifugo": {
+      const binary = centrifugoBinary();
+      return {
+        name,
+        script: binary,
+        kind: "centrifugo-json",
+        // One Go thread on the one server core, as Node has one JS thread.
+        env: { GOMAXPROCS: "1" },
+        argv: (port) => centrifugoArgv(binary, port),
+        readyPath: "/health",
+      };
+    }
   }
 }
 

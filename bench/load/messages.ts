@@ -1,5 +1,5 @@
 // What the coordinator and the generator's worker threads say to each other.
-export type ClientKind = "roomcast-json" | "socketio";
+export type ClientKind = "roomcast-json" | "socketio" | "centrifugo-json";
 
 export interface MemberSpec {
   room: string;
