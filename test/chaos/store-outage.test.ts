@@ -9,7 +9,12 @@ import WebSocket from "ws";
 import { TestClient } from "../helpers/client.js";
 import { eventually } from "../helpers/eventually.js";
 import { postgresAvailable, startPostgres, type PostgresServer } from "../helpers/postgres.js";
-import { redisServerAvailable, startRedisServer, type RedisServer } from "../helpers/redis.js";
+import {
+  REDIS_AOF_EVERYSEC,
+  redisServerAvailable,
+  startRedisServer,
+  type RedisServer,
+} from "../helpers/redis.js";
 import { startServer, type ServerProcess } from "../helpers/server.js";
 
 interface Outage {
@@ -44,7 +49,7 @@ function redisOutage(): Outage {
     skip: !redisServerAvailable(),
     async start() {
       redis = await startRedisServer({
-        args: ["--appendonly", "yes", "--appendfsync", "everysec"],
+        args: REDIS_AOF_EVERYSEC,
       });
       return { STORE: "redis", STORE_REDIS_URL: redis.url };
     },

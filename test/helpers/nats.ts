@@ -5,7 +5,10 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { hasBinary, makeTempDir, tcpOpen, type Child } from "../../tools/process-harness.js";
 import { requireBinary } from "./require-binary.js";
-import { RestartableServerProcess, type RestartableServer } from "./restartable-server.js";
+import {
+  RestartableServerProcess,
+  type RestartableServer,
+} from "../../tools/restartable-server.js";
 
 export interface NatsServer extends RestartableServer {
   /** http://127.0.0.1:<port> of the monitoring endpoint (/varz, /subsz, ...). */
