@@ -20,11 +20,28 @@ import {
   runCluster,
 } from "./scenarios/cluster.js";
 import { stopAllServers, type RunContext } from "./scenarios/context.js";
-import { DURABLE_METRICS, runDurable, STORES } from "./scenarios/durable.js";
+import {
+  DURABLE_METRICS,
+  durableErrorNotes,
+  MANY_ROOMS,
+  runDurable,
+  STORES,
+} from "./scenarios/durable.js";
 import { AUTH_MODES, HANDSHAKE_METRICS, runHandshakes } from "./scenarios/handshake.js";
 import { idleMetrics, runIdleMemory } from "./scenarios/idle-memory.js";
 import { API_PUBLISH_METRICS, API_STORES, runApiPublish } from "./scenarios/api-publish.js";
 import { PRESENCE_METRICS, PRESENCE_MODES, runPresence } from "./scenarios/presence.js";
+import {
+  DURABLE_LIMIT_MODES,
+  FANOUT_LIMIT_MODES,
+  LIMITS_DURABLE_METRICS,
+  LIMITS_FANOUT_METRICS,
+  limitsNotes,
+  limitsTitle,
+  runLimitsDurable,
+  runLimitsFanout,
+  type LimitMode,
+} from "./scenarios/rate-limits.js";
 import {
   generatorBoundNotes,
   runThroughput,
@@ -54,18 +71,18 @@ function plan(
     (v) =>
       runThroughput(ctx, serverSpec(v as ServerName), shape);
   const ratioOf = servers.includes("roomcast") ? "roomcast" : undefined;
+  const fanoutShape: ThroughputShape = {
+    rooms: 1,
+    roomSize: 1000,
+    publishersPerRoom: 10,
+    startDelivered: opts.full ? 40_000 : 60_000,
+  };
   switch (name) {
     case "fanout": {
-      const shape = {
-        rooms: 1,
-        roomSize: 1000,
-        publishersPerRoom: 10,
-        startDelivered: opts.full ? 40_000 : 60_000,
-      };
       const title = "Fanout: one room of 1,000 members, 10 publishers";
       return {
         result: newScenario(name, title, THROUGHPUT_METRICS, servers, ratioOf),
-        run: throughput(shape),
+        run: throughput(fanoutShape),
       };
     }
     case "many-rooms": {
@@ -103,6 +120,49 @@ function plan(
           undefined,
         ),
         run: (v) => runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number]),
+      };
+    }
+    case "durable-rooms": {
+      if (!servers.includes("roomcast")) return "durable-rooms: needs roomcast";
+      const title = `Durable publish into many rooms (Roomcast only): ${MANY_ROOMS.rooms} rooms, one publisher each × ${MANY_ROOMS.inFlight} in flight`;
+      return {
+        result: newScenario(
+          name,
+          title,
+          DURABLE_METRICS,
+          STORES.map((s) => `STORE=${s}`),
+          undefined,
+        ),
+        run: (v) =>
+          runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number], {
+            shape: MANY_ROOMS,
+          }),
+      };
+    }
+    case "limits-fanout": {
+      if (!servers.includes("roomcast")) return "limits-fanout: needs roomcast";
+      return {
+        result: newScenario(
+          name,
+          limitsTitle("fanout"),
+          LIMITS_FANOUT_METRICS,
+          [...FANOUT_LIMIT_MODES],
+          undefined,
+        ),
+        run: (v) => runLimitsFanout(ctx, v as LimitMode, fanoutShape),
+      };
+    }
+    case "limits-durable": {
+      if (!servers.includes("roomcast")) return "limits-durable: needs roomcast";
+      return {
+        result: newScenario(
+          name,
+          limitsTitle("durable"),
+          LIMITS_DURABLE_METRICS,
+          [...DURABLE_LIMIT_MODES],
+          undefined,
+        ),
+        run: (v) => runLimitsDurable(ctx, v as LimitMode),
       };
     }
     case "handshake": {
@@ -262,6 +322,10 @@ async function main(): Promise<void> {
     if (name === "fanout" || name === "many-rooms")
       p.result.notes.push(...generatorBoundNotes(p.result));
     if (name === "cluster") p.result.notes.push(...clusterNotes(p.result));
+    if (name === "durable" || name === "durable-rooms")
+      p.result.notes.push(...durableErrorNotes(p.result.runs));
+    if (name === "limits-fanout" || name === "limits-durable")
+      p.result.notes.push(...limitsNotes(p.result));
     results.push(p.result);
   }
 

@@ -23,15 +23,13 @@ const path = (relative: string): string => fileURLToPath(new URL(relative, impor
  * ROOMCAST_BENCH_RATE_LIMITS=on keeps the defaults (to measure what they
  * cost, docs/benchmarks.md).
  */
-const RATE_LIMITS: Record<string, string> =
-  process.env["ROOMCAST_BENCH_RATE_LIMITS"] === "on"
-    ? {}
-    : {
-        RATE_LIMIT_MESSAGES: "off",
-        RATE_LIMIT_ROOM_MESSAGES: "off",
-        RATE_LIMIT_JOINS: "off",
-        RATE_LIMIT_HANDSHAKES: "off",
-      };
+export const RATE_LIMITS_OFF: Record<string, string> = {
+  RATE_LIMIT_MESSAGES: "off",
+  RATE_LIMIT_ROOM_MESSAGES: "off",
+  RATE_LIMIT_JOINS: "off",
+  RATE_LIMIT_HANDSHAKES: "off",
+};
+const RATE_LIMITS = process.env["ROOMCAST_BENCH_RATE_LIMITS"] === "on" ? {} : RATE_LIMITS_OFF;
 
 /**
  * Roomcast runs with the in-memory broker and its live-fanout settings; the
@@ -64,6 +62,13 @@ export function serverSpec(name: ServerName): ServerSpec {
     case "socketio":
       return { name, script: path("../peers/socketio-server.js"), kind: "socketio", env: {} };
   }
+}
+
+/** The same server with the server's default rate limits (the rate-limits scenarios' "on"). */
+export function withDefaultRateLimits(spec: ServerSpec): ServerSpec {
+  const env = { ...spec.env };
+  for (const key of Object.keys(RATE_LIMITS_OFF)) delete env[key];
+  return { ...spec, env };
 }
 
 export function isBuilt(spec: ServerSpec): boolean {
