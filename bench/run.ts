@@ -23,7 +23,9 @@ import { stopAllServers, type RunContext } from "./scenarios/context.js";
 import {
   DURABLE_METRICS,
   durableErrorNotes,
+  durableTitle,
   MANY_ROOMS,
+  ONE_ROOM,
   runDurable,
   STORES,
 } from "./scenarios/durable.js";
@@ -108,61 +110,19 @@ function plan(
         run: (v) => runIdleMemory(ctx, serverSpec(v as ServerName), levels),
       };
     }
-    case "durable": {
-      if (!servers.includes("roomcast")) return "durable: needs roomcast";
-      const title = "Durable publish into one room (Roomcast only): 32 publishers × 4 in flight";
-      return {
-        result: newScenario(
-          name,
-          title,
-          DURABLE_METRICS,
-          STORES.map((s) => `STORE=${s}`),
-          undefined,
-        ),
-        run: (v) => runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number]),
-      };
-    }
+    case "durable":
     case "durable-rooms": {
-      if (!servers.includes("roomcast")) return "durable-rooms: needs roomcast";
-      const title = `Durable publish into many rooms (Roomcast only): ${MANY_ROOMS.rooms} rooms, one publisher each × ${MANY_ROOMS.inFlight} in flight`;
+      if (!servers.includes("roomcast")) return `${name}: needs roomcast`;
+      const shape = name === "durable" ? ONE_ROOM : MANY_ROOMS;
       return {
         result: newScenario(
           name,
-          title,
+          durableTitle(shape),
           DURABLE_METRICS,
           STORES.map((s) => `STORE=${s}`),
           undefined,
         ),
-        run: (v) =>
-          runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number], {
-            shape: MANY_ROOMS,
-          }),
-      };
-    }
-    case "limits-fanout": {
-      if (!servers.includes("roomcast")) return "limits-fanout: needs roomcast";
-      return {
-        result: newScenario(
-          name,
-          limitsTitle("fanout"),
-          LIMITS_FANOUT_METRICS,
-          [...FANOUT_LIMIT_MODES],
-          undefined,
-        ),
-        run: (v) => runLimitsFanout(ctx, v as LimitMode, fanoutShape),
-      };
-    }
-    case "limits-durable": {
-      if (!servers.includes("roomcast")) return "limits-durable: needs roomcast";
-      return {
-        result: newScenario(
-          name,
-          limitsTitle("durable"),
-          LIMITS_DURABLE_METRICS,
-          [...DURABLE_LIMIT_MODES],
-          undefined,
-        ),
-        run: (v) => runLimitsDurable(ctx, v as LimitMode),
+        run: (v) => runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number], { shape }),
       };
     }
     case "handshake": {
@@ -206,6 +166,24 @@ function plan(
           undefined,
         ),
         run: (v) => runApiPublish(ctx, v.replace("STORE=", "") as (typeof API_STORES)[number]),
+      };
+    }
+    case "limits-fanout":
+    case "limits-durable": {
+      if (!servers.includes("roomcast")) return `${name}: needs roomcast`;
+      const fanout = name === "limits-fanout";
+      return {
+        result: newScenario(
+          name,
+          limitsTitle(fanout ? "fanout" : "durable"),
+          fanout ? LIMITS_FANOUT_METRICS : LIMITS_DURABLE_METRICS,
+          [...(fanout ? FANOUT_LIMIT_MODES : DURABLE_LIMIT_MODES)],
+          undefined,
+        ),
+        run: (v) =>
+          fanout
+            ? runLimitsFanout(ctx, v as LimitMode, fanoutShape)
+            : runLimitsDurable(ctx, v as LimitMode),
       };
     }
     case "cluster": {

@@ -27,6 +27,14 @@ export const ONE_ROOM: DurableShape = { rooms: 1, publishersPerRoom: 32, inFligh
 /** Each room's only member publishes: appends to different rooms need not wait for each other. */
 export const MANY_ROOMS: DurableShape = { rooms: 100, publishersPerRoom: 1, inFlight: 4 };
 
+export function durableTitle(shape: DurableShape): string {
+  const into =
+    shape.rooms === 1
+      ? `one room (Roomcast only): ${shape.publishersPerRoom} publishers`
+      : `many rooms (Roomcast only): ${shape.rooms} rooms, ${shape.publishersPerRoom === 1 ? "one publisher each" : `${shape.publishersPerRoom} publishers each`}`;
+  return `Durable publish into ${into} × ${shape.inFlight} in flight`;
+}
+
 export const DURABLE_METRICS: Metric[] = [
   {
     key: "acksPerSec",

@@ -1,6 +1,6 @@
 // A private nats-server for tests: free port chosen by the server itself
 // (`-p -1`, read back from its ports file), monitoring on, data in a temp dir.
-// stop() and start() keep the same ports (see restartable-server.ts).
+// stop() and start() keep the same ports (see tools/restartable-server.ts).
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { hasBinary, makeTempDir, tcpOpen, type Child } from "../../tools/process-harness.js";
