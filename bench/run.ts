@@ -24,6 +24,8 @@ import {
   DURABLE_METRICS,
   durableErrorNotes,
   durableTitle,
+  FIXED_RATE,
+  FIXED_RATE_METRICS,
   MANY_ROOMS,
   ONE_ROOM,
   runDurable,
@@ -118,11 +120,15 @@ function plan(
         result: newScenario(
           name,
           durableTitle(shape),
-          DURABLE_METRICS,
+          [...DURABLE_METRICS, ...FIXED_RATE_METRICS(FIXED_RATE)],
           STORES.map((s) => `STORE=${s}`),
           undefined,
         ),
-        run: (v) => runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number], { shape }),
+        run: (v) =>
+          runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number], {
+            shape,
+            fixedRate: FIXED_RATE,
+          }),
       };
     }
     case "handshake": {

@@ -23,7 +23,7 @@ import {
 import { Redis } from "ioredis";
 import { startRedisServer } from "../../tools/redis-server.js";
 import type { RunContext } from "./context.js";
-import { DURABLE_METRICS, FIXED_RATE_METRICS, runDurable } from "./durable.js";
+import { DURABLE_METRICS, FIXED_RATE, FIXED_RATE_METRICS, runDurable } from "./durable.js";
 import { runThroughput, THROUGHPUT_METRICS, type ThroughputShape } from "./throughput.js";
 
 export const FANOUT_LIMIT_MODES = ["limits=off", "limits=on"] as const;
@@ -32,8 +32,6 @@ export type LimitMode = (typeof DURABLE_LIMIT_MODES)[number];
 
 /** The durable scenario's store: the reference durable store, a fresh database per run. */
 export const LIMITS_STORE = "postgres";
-/** Open-loop publishes/s of the latency window: far under the default room limit (1000/1s), the per-connection one (100/1s, ~3/s each here) and the server's saturation. */
-export const LIMITS_FIXED_RATE = 100;
 const RAISED = "1000000/1s";
 
 const ERRORS: Metric = {
@@ -50,7 +48,7 @@ export const LIMITS_FANOUT_METRICS: Metric[] = [
 ];
 export const LIMITS_DURABLE_METRICS: Metric[] = [
   ...DURABLE_METRICS,
-  ...FIXED_RATE_METRICS(LIMITS_FIXED_RATE),
+  ...FIXED_RATE_METRICS(FIXED_RATE),
   { ...ERRORS, label: "error frames (refusals) over the run" },
 ];
 
@@ -82,7 +80,7 @@ export async function runLimitsDurable(
   mode: LimitMode,
 ): Promise<{ values: Record<string, number>; detail: unknown }> {
   const spec = roomcast(mode);
-  const fixedRate = LIMITS_FIXED_RATE;
+  const fixedRate = FIXED_RATE;
   if (mode === "limits=off") return runDurable(ctx, LIMITS_STORE, { spec, fixedRate });
   const env = { RATE_LIMIT_MESSAGES: RAISED, RATE_LIMIT_ROOM_MESSAGES: RAISED };
   if (mode === "limits=on") return runDurable(ctx, LIMITS_STORE, { spec, env, fixedRate });
@@ -112,7 +110,7 @@ export async function runLimitsDurable(
 export function limitsTitle(scenario: "fanout" | "durable"): string {
   return scenario === "fanout"
     ? "Cost of rate limits, fanout (Roomcast only): one room of 1,000 members, 10 publishers"
-    : `Cost of rate limits, durable publish (Roomcast only, STORE=${LIMITS_STORE}): one room, 32 publishers × 4 in flight, then ${LIMITS_FIXED_RATE} publishes/s`;
+    : `Cost of rate limits, durable publish (Roomcast only, STORE=${LIMITS_STORE}): one room, 32 publishers × 4 in flight, then ${FIXED_RATE} publishes/s`;
 }
 
 export function limitsNotes(result: ScenarioResult): string[] {
