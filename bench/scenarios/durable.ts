@@ -141,8 +141,8 @@ export async function runDurable(
           if (options.fixedRate !== undefined) {
             // The closed loop's publishes in flight are answered during the settling time.
             await gen.setRate(options.fixedRate);
-            await sleep(ctx.full ? 1500 : 1000);
-            fixed = await measureWindow(gen, server, ctx.full ? 6000 : 3000);
+            await sleep(ctx.full ? 1500 : 500);
+            fixed = await measureWindow(gen, server, ctx.full ? 6000 : 1500);
             values["cpuPerAckFixed"] = fixed.serverCpuUsPerAck;
             values["ackP50Fixed"] = ms(fixed, 0.5);
             values["ackP99Fixed"] = ms(fixed, 0.99);
