@@ -20,8 +20,8 @@ const path = (relative: string): string => fileURLToPath(new URL(relative, impor
  * The scenarios measure capacity: one connection and one room publish, and
  * one loopback address connects, far beyond any client the default rate
  * limits are sized for, so the limits are off unless
- * ROOMCAST_BENCH_RATE_LIMITS=on keeps the defaults (to measure what they
- * cost, docs/benchmarks.md).
+ * ROOMCAST_BENCH_RATE_LIMITS=on keeps the defaults. What they cost is
+ * measured side by side by the limits-* scenarios (scenarios/rate-limits.ts).
  */
 export const RATE_LIMITS_OFF: Record<string, string> = {
   RATE_LIMIT_MESSAGES: "off",
