@@ -21,7 +21,17 @@ import {
   runCluster,
 } from "./scenarios/cluster.js";
 import { stopAllServers, type RunContext } from "./scenarios/context.js";
-import { DURABLE_METRICS, runDurable, STORES } from "./scenarios/durable.js";
+import {
+  DURABLE_METRICS,
+  durableErrorNotes,
+  durableTitle,
+  FIXED_RATE,
+  FIXED_RATE_METRICS,
+  MANY_ROOMS,
+  ONE_ROOM,
+  runDurable,
+  STORES,
+} from "./scenarios/durable.js";
 import { AUTH_MODES, HANDSHAKE_METRICS, runHandshakes } from "./scenarios/handshake.js";
 import { idleMetrics, runIdleMemory } from "./scenarios/idle-memory.js";
 import { API_PUBLISH_METRICS, API_STORES, runApiPublish } from "./scenarios/api-publish.js";
@@ -34,6 +44,17 @@ import {
   scalingTitle,
   scalingVariant,
 } from "./scenarios/scaling.js";
+import {
+  DURABLE_LIMIT_MODES,
+  FANOUT_LIMIT_MODES,
+  LIMITS_DURABLE_METRICS,
+  LIMITS_FANOUT_METRICS,
+  limitsNotes,
+  limitsTitle,
+  runLimitsDurable,
+  runLimitsFanout,
+  type LimitMode,
+} from "./scenarios/rate-limits.js";
 import {
   generatorBoundNotes,
   runThroughput,
@@ -63,18 +84,18 @@ function plan(
     (v) =>
       runThroughput(ctx, serverSpec(v as ServerName), shape);
   const ratioOf = servers.includes("roomcast") ? "roomcast" : undefined;
+  const fanoutShape: ThroughputShape = {
+    rooms: 1,
+    roomSize: 1000,
+    publishersPerRoom: 10,
+    startDelivered: opts.full ? 40_000 : 60_000,
+  };
   switch (name) {
     case "fanout": {
-      const shape = {
-        rooms: 1,
-        roomSize: 1000,
-        publishersPerRoom: 10,
-        startDelivered: opts.full ? 40_000 : 60_000,
-      };
       const title = "Fanout: one room of 1,000 members, 10 publishers";
       return {
         result: newScenario(name, title, THROUGHPUT_METRICS, servers, ratioOf),
-        run: throughput(shape),
+        run: throughput(fanoutShape),
       };
     }
     case "many-rooms": {
@@ -100,18 +121,23 @@ function plan(
         run: (v) => runIdleMemory(ctx, serverSpec(v as ServerName), levels),
       };
     }
-    case "durable": {
-      if (!servers.includes("roomcast")) return "durable: needs roomcast";
-      const title = "Durable publish into one room (Roomcast only): 32 publishers × 4 in flight";
+    case "durable":
+    case "durable-rooms": {
+      if (!servers.includes("roomcast")) return `${name}: needs roomcast`;
+      const shape = name === "durable" ? ONE_ROOM : MANY_ROOMS;
       return {
         result: newScenario(
           name,
-          title,
-          DURABLE_METRICS,
+          durableTitle(shape),
+          [...DURABLE_METRICS, ...FIXED_RATE_METRICS(FIXED_RATE)],
           STORES.map((s) => `STORE=${s}`),
           undefined,
         ),
-        run: (v) => runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number]),
+        run: (v) =>
+          runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number], {
+            shape,
+            fixedRate: FIXED_RATE,
+          }),
       };
     }
     case "handshake": {
@@ -163,6 +189,24 @@ function plan(
       return {
         result: newScenario(name, scalingTitle(), SCALING_METRICS, variants, undefined),
         run: (v) => runScaling(ctx, v),
+      };
+    }
+    case "limits-fanout":
+    case "limits-durable": {
+      if (!servers.includes("roomcast")) return `${name}: needs roomcast`;
+      const fanout = name === "limits-fanout";
+      return {
+        result: newScenario(
+          name,
+          limitsTitle(fanout ? "fanout" : "durable"),
+          fanout ? LIMITS_FANOUT_METRICS : LIMITS_DURABLE_METRICS,
+          [...(fanout ? FANOUT_LIMIT_MODES : DURABLE_LIMIT_MODES)],
+          undefined,
+        ),
+        run: (v) =>
+          fanout
+            ? runLimitsFanout(ctx, v as LimitMode, fanoutShape)
+            : runLimitsDurable(ctx, v as LimitMode),
       };
     }
     case "cluster": {
@@ -292,6 +336,10 @@ async function main(): Promise<void> {
     if (name === "fanout" || name === "many-rooms")
       p.result.notes.push(...generatorBoundNotes(p.result));
     if (name === "cluster") p.result.notes.push(...clusterNotes(p.result));
+    if (name === "durable" || name === "durable-rooms")
+      p.result.notes.push(...durableErrorNotes(p.result.runs));
+    if (name === "limits-fanout" || name === "limits-durable")
+      p.result.notes.push(...limitsNotes(p.result));
     results.push(p.result);
   }
 

@@ -9,6 +9,9 @@ export const SCENARIOS = [
   "handshake",
   "presence",
   "api-publish",
+  "durable-rooms",
+  "limits-fanout",
+  "limits-durable",
   "scaling",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -34,7 +37,8 @@ export function runsFor(opts: Options, scenario: ScenarioName): number {
   return scenario === "fanout" || scenario === "idle" ? 3 : 1;
 }
 
-const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish,scaling]
+const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish,
+       durable-rooms,limits-fanout,limits-durable,scaling]
        [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--workers N] [--content-bytes N] [--cpu-prof]
        [--budget-seconds N] [--out DIR]`;
 

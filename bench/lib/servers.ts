@@ -26,18 +26,16 @@ const path = (relative: string): string => fileURLToPath(new URL(relative, impor
  * The scenarios measure capacity: one connection and one room publish, and
  * one loopback address connects, far beyond any client the default rate
  * limits are sized for, so the limits are off unless
- * ROOMCAST_BENCH_RATE_LIMITS=on keeps the defaults (to measure what they
- * cost, docs/benchmarks.md).
+ * ROOMCAST_BENCH_RATE_LIMITS=on keeps the defaults. What they cost is
+ * measured side by side by the limits-* scenarios (scenarios/rate-limits.ts).
  */
-const RATE_LIMITS: Record<string, string> =
-  process.env["ROOMCAST_BENCH_RATE_LIMITS"] === "on"
-    ? {}
-    : {
-        RATE_LIMIT_MESSAGES: "off",
-        RATE_LIMIT_ROOM_MESSAGES: "off",
-        RATE_LIMIT_JOINS: "off",
-        RATE_LIMIT_HANDSHAKES: "off",
-      };
+export const RATE_LIMITS_OFF: Record<string, string> = {
+  RATE_LIMIT_MESSAGES: "off",
+  RATE_LIMIT_ROOM_MESSAGES: "off",
+  RATE_LIMIT_JOINS: "off",
+  RATE_LIMIT_HANDSHAKES: "off",
+};
+const RATE_LIMITS = process.env["ROOMCAST_BENCH_RATE_LIMITS"] === "on" ? {} : RATE_LIMITS_OFF;
 
 /**
  * Roomcast runs with the in-memory broker and its live-fanout settings; the
@@ -84,6 +82,13 @@ export function serverSpec(name: ServerName): ServerSpec {
       };
     }
   }
+}
+
+/** The same server with the server's default rate limits (the rate-limits scenarios' "on"). */
+export function withDefaultRateLimits(spec: ServerSpec): ServerSpec {
+  const env = { ...spec.env };
+  for (const key of Object.keys(RATE_LIMITS_OFF)) delete env[key];
+  return { ...spec, env };
 }
 
 export function isBuilt(spec: ServerSpec): boolean {

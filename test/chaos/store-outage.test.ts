@@ -19,7 +19,12 @@ import { TestClient } from "../helpers/client.js";
 import { eventually } from "../helpers/eventually.js";
 import { Scrape } from "../helpers/metrics.js";
 import { postgresAvailable, startPostgres, type PostgresServer } from "../helpers/postgres.js";
-import { redisServerAvailable, startRedisServer, type RedisServer } from "../helpers/redis.js";
+import {
+  REDIS_AOF_EVERYSEC,
+  redisServerAvailable,
+  startRedisServer,
+  type RedisServer,
+} from "../helpers/redis.js";
 import { startServer, type ServerProcess } from "../helpers/server.js";
 import {
   spannerEmulatorAvailable,
@@ -83,7 +88,7 @@ function redisStore(): StoreUnderTest {
     timeoutMs: 500,
     async start() {
       redis = await startRedisServer({
-        args: ["--appendonly", "yes", "--appendfsync", "everysec"],
+        args: REDIS_AOF_EVERYSEC,
       });
       proxy = await startTcpProxy({ host: "127.0.0.1", port: redis.port });
       return { STORE: "redis", STORE_REDIS_URL: viaProxy(redis.url, proxy) };

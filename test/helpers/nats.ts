@@ -1,6 +1,6 @@
 // A private nats-server for tests: free port chosen by the server itself
 // (`-p -1`, read back from its ports file), monitoring on, data in a temp dir.
-// stop() and start() keep the same ports (see restartable-server.ts).
+// stop() and start() keep the same ports (see tools/restartable-server.ts).
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -12,7 +12,10 @@ import {
   type Child,
 } from "../../tools/process-harness.js";
 import { requireBinary } from "./require-binary.js";
-import { RestartableServerProcess, type RestartableServer } from "./restartable-server.js";
+import {
+  RestartableServerProcess,
+  type RestartableServer,
+} from "../../tools/restartable-server.js";
 
 export interface NatsServer extends RestartableServer {
   /** http://127.0.0.1:<port> of the monitoring endpoint (/varz, /subsz, ...). */
