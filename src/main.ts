@@ -108,6 +108,7 @@ async function main(): Promise<void> {
     broker,
     {
       gapWaitMs: config.GAP_WAIT,
+      headAnnounceAfterMs: config.HEAD_ANNOUNCE_AFTER,
       replayLimit: config.SESSION_REPLAY_LIMIT,
       maxRoomsPerMember: config.MAX_ROOMS_PER_MEMBER,
       sessionTtlMs: config.SESSION_TTL,

@@ -177,6 +177,7 @@ export const configSchema = z.object({
     .regex(/^[A-Za-z0-9_-]+$/)
     .default("roomcast"),
   GAP_WAIT: duration.default("50ms"),
+  HEAD_ANNOUNCE_AFTER: duration.default("1s"),
 
   METRICS_ENABLED: flag.default("true"),
   METRICS_PATH: z
