@@ -156,6 +156,11 @@ async function main(): Promise<void> {
         trustProxy: config.TRUST_PROXY,
       },
       handshakeLimit: (ip) => rateLimits.handshake(ip),
+      shedding: {
+        maxPending: config.HANDSHAKE_MAX_PENDING,
+        maxLagMs: config.HANDSHAKE_MAX_LAG,
+        retryAfterMs: config.HANDSHAKE_RETRY_AFTER,
+      },
       tls:
         config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined
           ? undefined
