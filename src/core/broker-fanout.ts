@@ -12,11 +12,17 @@
 //   from the store. A room that stays busy is never announced (its next
 //   message shows the gap), so the cost is one small broker message per room
 //   per quiet spell, and on the fanout path one Map.set per publish.
+//   A connection that dies with bytes in flight loses them silently, and an
+//   announcement sent into it too; so after this node's broker reconnects,
+//   it announces again the head of every room it published to within
+//   REANNOUNCE_WINDOW_MS (longer than a dead connection goes unnoticed).
 import type { Logger } from "../observability/logging.js";
 import type { Broker } from "../ports/broker.js";
 import { headAnnouncement, type Delivery } from "./delivery.js";
 
 const RETRY_MS = 1000;
+/** How far back a reconnect re-announces heads: NATS and Redis notice a dead connection within a few ping intervals. */
+const REANNOUNCE_WINDOW_MS = 5 * 60_000;
 /** HEAD_ANNOUNCE_AFTER's default. */
 export const DEFAULT_ANNOUNCE_AFTER_MS = 1000;
 
@@ -35,6 +41,8 @@ export class BrokerFanout {
    */
   #fresh = new Map<string, bigint>();
   #settling = new Map<string, bigint>();
+  /** room → [head, when announced]: what a reconnect announces again. */
+  readonly #announced = new Map<string, [bigint, number]>();
   readonly #ticker: NodeJS.Timeout | undefined;
 
   /** `announceAfterMs` 0 turns head announcements off. */
@@ -42,7 +50,9 @@ export class BrokerFanout {
     this.#broker = broker;
     this.#log = log;
     broker.onStatus((connected) => {
-      if (connected) this.#retry();
+      if (!connected) return;
+      this.#retry();
+      this.#reannounce();
     });
     if (announceAfterMs > 0) {
       this.#ticker = setInterval(() => this.#tick(), Math.max(1, Math.floor(announceAfterMs / 2)));
@@ -67,13 +77,28 @@ export class BrokerFanout {
     const quiet = this.#settling;
     this.#settling = this.#fresh;
     this.#fresh = new Map();
+    const now = Date.now();
     for (const [room, offset] of quiet) {
       if (this.#settling.has(room)) continue; // still busy: its next message shows any gap
-      this.#broker.publish(room, headAnnouncement(room, offset)).catch((err: unknown) => {
-        this.#log.debug({ err, room }, "head announcement failed; trying again next tick");
-        this.#seen(room, offset);
-      });
+      this.#announce(room, offset);
+      this.#announced.delete(room); // re-inserted last: the map stays in announcement order
+      this.#announced.set(room, [offset, now]);
     }
+    for (const [room, [, at]] of this.#announced) {
+      if (now - at < REANNOUNCE_WINDOW_MS) break;
+      this.#announced.delete(room);
+    }
+  }
+
+  #announce(room: string, offset: bigint): void {
+    this.#broker.publish(room, headAnnouncement(room, offset)).catch((err: unknown) => {
+      this.#log.debug({ err, room }, "head announcement failed; trying again next tick");
+      this.#seen(room, offset);
+    });
+  }
+
+  #reannounce(): void {
+    for (const [room, [offset]] of this.#announced) this.#announce(room, offset);
   }
 
   #remember(room: string, delivery: Delivery): void {
@@ -97,5 +122,6 @@ export class BrokerFanout {
     this.#unsent.clear();
     this.#fresh.clear();
     this.#settling.clear();
+    this.#announced.clear();
   }
 }

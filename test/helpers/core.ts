@@ -100,6 +100,7 @@ export class ClusterMemoryBroker extends MemoryBroker {
  */
 export class LossyBroker extends ClusterMemoryBroker {
   #lose = 0;
+  #loseAnnouncements = 0;
   /** Messages lost so far. */
   lost = 0;
   /** Head announcements that reached this node. */
@@ -110,8 +111,24 @@ export class LossyBroker extends ClusterMemoryBroker {
     this.#lose += count;
   }
 
+  /** Loses the next `count` head announcements arriving here. */
+  loseAnnouncements(count = 1): void {
+    this.#loseAnnouncements += count;
+  }
+
+  /** The connection drops and comes back (status listeners hear false, then true). */
+  reconnect(): void {
+    this.setConnected(false);
+    this.setConnected(true);
+  }
+
   protected override deliver(subject: string, payload: Uint8Array): void {
     const kind = roomPayloadKind(payload);
+    if (kind === "head" && this.#loseAnnouncements > 0) {
+      this.#loseAnnouncements--;
+      this.lost++;
+      return;
+    }
     if (kind === "head") this.announcements++;
     if (kind === "message" && this.#lose > 0) {
       this.#lose--;

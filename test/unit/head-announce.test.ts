@@ -105,6 +105,27 @@ test("head announce - a busy room is not announced; it is announced once it goes
   assert.deepEqual(offsets(onB), range(1n, BigInt(n)));
 });
 
+test("head announce - when the announcement is lost too, the publisher's broker reconnect announces again", async () => {
+  const bus = new MemoryBus();
+  const store = new MemoryStore({ dedupWindowMs: 60_000 });
+  const publisherBroker = new LossyBroker({ bus });
+  const a = await node(store, publisherBroker);
+  const lossy = new LossyBroker({ bus });
+  const b = await node(store, lossy);
+  const onB = await member(b);
+  await publish(a, "one");
+  await eventually(() => offsets(onB).length === 1);
+  // The connection that carried both died with them in flight.
+  lossy.loseIncoming(1);
+  lossy.loseAnnouncements(1);
+  await publish(a, "two");
+  await eventually(() => lossy.lost === 2, { timeoutMs: 5000 });
+  assert.deepEqual(offsets(onB), [1n]);
+  publisherBroker.reconnect();
+  await eventually(() => offsets(onB).length === 2, { timeoutMs: 5000 });
+  assert.deepEqual(offsets(onB), range(1n, 2n));
+});
+
 test("head announce - HEAD_ANNOUNCE_AFTER 0 sends none (the loss waits for the room's next message)", async () => {
   const { a, lossy, onB } = await cluster({ headAnnounceAfterMs: 0 });
   await publish(a, "one");
