@@ -111,7 +111,7 @@ export const configSchema = z.object({
   PONG_TIMEOUT: duration.default("20s"),
   HANDSHAKE_TIMEOUT: duration.default("10s"),
   HANDSHAKE_MAX_PENDING: int(0, 1_000_000).default(256),
-  HANDSHAKE_MAX_LAG: duration.default("200ms"),
+  HANDSHAKE_MAX_LAG: duration.default("500ms"),
   HANDSHAKE_RETRY_AFTER: duration.default("5s"),
   FIRST_FRAME_TIMEOUT: duration.default("10s"),
   BAD_FRAME_LIMIT: int(1, 1_000_000).default(10),
