@@ -27,7 +27,15 @@ export type SlowConsumerReason = "hard_cap" | "not_draining";
 export type RateLimit = RateLimitName;
 
 /** Every label name in use; none of them names a room, user or member. */
-export const labelNames = ["code", "limit", "result", "operation", "reason", "status"] as const;
+export const labelNames = [
+  "code",
+  "limit",
+  "result",
+  "operation",
+  "reason",
+  "status",
+  "dependency",
+] as const;
 
 /** HTTP answers to an upgrade that get a series of their own; others count as "other". */
 const upgradeStatuses = new Set([101, 400, 401, 403, 404, 429, 500, 503]);
@@ -63,6 +71,8 @@ export class Metrics implements CoreMetrics {
   readonly #upgrades: Counter<"status">;
   /** 1 while distributed rate limits fell back to this node's own limiter. */
   #rateLimitFallback = 0;
+  /** Whether each dependency's circuit breaker is open, read at scrape time. */
+  readonly #breakers = new Map<"store" | "broker", () => boolean>();
   readonly #operationLabels = new Map<string, string>();
 
   constructor() {
@@ -178,6 +188,16 @@ export class Metrics implements CoreMetrics {
         this.set(fallback());
       },
     });
+    const breakers = this.#breakers;
+    new Gauge({
+      name: "roomcast_circuit_open",
+      help: "1 while the circuit breaker in front of the dependency (store, broker) is open: its calls are refused without being made.",
+      labelNames: ["dependency"],
+      registers,
+      collect() {
+        for (const [dependency, open] of breakers) this.set({ dependency }, open() ? 1 : 0);
+      },
+    });
     // process_* and nodejs_*, event-loop lag included (nodejs_eventloop_lag_seconds
     // and its p50/p90/p99 from a 10 ms-resolution histogram).
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
@@ -252,6 +272,10 @@ export class Metrics implements CoreMetrics {
       this.#operationLabels.set(operation, label);
     }
     this.#storeDuration.observe({ operation: label }, seconds);
+  }
+  /** Reports a dependency's breaker on roomcast_circuit_open (read at each scrape). */
+  watchBreaker(dependency: "store" | "broker", open: () => boolean): void {
+    this.#breakers.set(dependency, open);
   }
   brokerPublishFailed(): void {
     this.#brokerPublishFailures.inc();

@@ -15,6 +15,8 @@ export interface RestartableServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Stops the server and removes its temp dir. */
   close(): Promise<void>;
+  /** Sends a signal and returns at once: SIGSTOP and SIGCONT make a hang, not a refusal. */
+  signal(signal: NodeJS.Signals): void;
 }
 
 export abstract class RestartableServerProcess implements RestartableServer {
@@ -56,7 +58,12 @@ export abstract class RestartableServerProcess implements RestartableServer {
     await child?.stop({ signal });
   }
 
+  signal(signal: NodeJS.Signals): void {
+    this.#child?.child.kill(signal);
+  }
+
   async close(): Promise<void> {
+    // A stopped (SIGSTOP) process still dies of SIGKILL.
     await this.stop("SIGKILL");
     await removeTempDir(this.dir);
   }

@@ -2,7 +2,8 @@
 // (which starts emulator_main itself) on free ports, in a process group of its
 // own so stopping it stops both, with an instance the harness creates over
 // REST. The emulator keeps everything in memory: a stop loses all data, so it
-// offers no restart. Clients reach it through SPANNER_EMULATOR_HOST.
+// offers no restart; outage tests cut it off with the TCP proxy
+// (tcp-proxy.ts) instead. Clients reach it through SPANNER_EMULATOR_HOST.
 import { existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";

@@ -23,6 +23,7 @@ const contract: Record<string, readonly string[]> = {
   roomcast_replay_messages: [],
   roomcast_upgrades_total: ["status"],
   roomcast_rate_limit_fallback: [],
+  roomcast_circuit_open: ["dependency"],
 };
 
 async function series(m: Metrics) {
