@@ -122,6 +122,7 @@ async function main(): Promise<void> {
     broker,
     {
       gapWaitMs: config.GAP_WAIT,
+      headAnnounceAfterMs: config.HEAD_ANNOUNCE_AFTER,
       replayLimit: config.SESSION_REPLAY_LIMIT,
       maxRoomsPerMember: config.MAX_ROOMS_PER_MEMBER,
       sessionTtlMs: config.SESSION_TTL,
@@ -169,6 +170,11 @@ async function main(): Promise<void> {
         trustProxy: config.TRUST_PROXY,
       },
       handshakeLimit: (ip) => rateLimits.handshake(ip),
+      shedding: {
+        maxPending: config.HANDSHAKE_MAX_PENDING,
+        maxLagMs: config.HANDSHAKE_MAX_LAG,
+        retryAfterMs: config.HANDSHAKE_RETRY_AFTER,
+      },
       tls:
         config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined
           ? undefined

@@ -123,6 +123,9 @@ export const configSchema = z.object({
   PING_INTERVAL: duration.default("25s"),
   PONG_TIMEOUT: duration.default("20s"),
   HANDSHAKE_TIMEOUT: duration.default("10s"),
+  HANDSHAKE_MAX_PENDING: int(0, 1_000_000).default(256),
+  HANDSHAKE_MAX_LAG: duration.default("500ms"),
+  HANDSHAKE_RETRY_AFTER: duration.default("5s"),
   FIRST_FRAME_TIMEOUT: duration.default("10s"),
   BAD_FRAME_LIMIT: int(1, 1_000_000).default(10),
   BAD_FRAME_WINDOW: duration.default("1m"),
@@ -199,6 +202,7 @@ export const configSchema = z.object({
   BROKER_RETRY_BACKOFF: duration.default("100ms"),
   BROKER_RETRY_BUDGET: z.coerce.number().min(0).max(10).default(0.1),
   GAP_WAIT: duration.default("50ms"),
+  HEAD_ANNOUNCE_AFTER: duration.default("1s"),
 
   METRICS_ENABLED: flag.default("true"),
   METRICS_PATH: z

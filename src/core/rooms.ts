@@ -17,6 +17,8 @@ import { RETRY_AFTER_MS } from "./store-failure.js";
 export interface RoomsOptions {
   readonly gapWaitMs: number;
   readonly replayLimit: number;
+  /** HEAD_ANNOUNCE_AFTER in ms (see broker-fanout.ts); 0 turns it off. Default 1 s. */
+  readonly headAnnounceAfterMs?: number | undefined;
   readonly telemetry?: Telemetry;
 }
 
@@ -44,7 +46,9 @@ export class Rooms {
     this.#opts = opts;
     this.#log = log;
     this.#telemetry = opts.telemetry ?? noTelemetry;
-    this.#fanout = broker.capabilities.distributed ? new BrokerFanout(broker, log) : undefined;
+    this.#fanout = broker.capabilities.distributed
+      ? new BrokerFanout(broker, log, opts.headAnnounceAfterMs)
+      : undefined;
     // After a broker outage, messages published meanwhile are only in the store.
     broker.onStatus((connected) => {
       if (connected) this.#catchUpAll();
@@ -134,13 +138,15 @@ export class Rooms {
         if (isPresencePayload(payload)) return; // presence.ts has its own handler
         let d;
         try {
-          d = Delivery.fromEnvelopeBytes(payload);
+          d = Delivery.fromRoomPayload(payload);
         } catch (err) {
           this.#log.warn({ err, room: room.id }, "undecodable broker payload dropped");
           return;
         }
-        if (d !== undefined) {
+        if (d instanceof Delivery) {
           this.#telemetry.tracing.deliver(room.id, d.message, true, () => room.offer(d));
+        } else if (d !== undefined) {
+          room.headAt(d);
         }
       });
     }

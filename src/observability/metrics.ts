@@ -18,7 +18,7 @@ import {
   type CounterConfiguration,
 } from "prom-client";
 import { CloseCode, ErrorCode } from "../protocol/errors.js";
-import type { CoreMetrics, ResumeResult } from "../ports/telemetry.js";
+import { ShedReason, type CoreMetrics, type ResumeResult } from "../ports/telemetry.js";
 import { RATE_LIMIT_NAMES, type RateLimitName } from "../core/rate-limits.js";
 
 /** Why a slow consumer was closed (4000). */
@@ -66,6 +66,7 @@ export class Metrics implements CoreMetrics {
   readonly #brokerPublishFailures: Counter;
   readonly #brokerReconnects: Counter;
   readonly #slowConsumers: Counter<"reason">;
+  readonly #handshakesShed: Counter<"reason">;
   readonly #replaySize: Histogram;
   readonly #upgrades: Counter<"status">;
   /** 1 while distributed rate limits fell back to this node's own limiter. */
@@ -162,6 +163,11 @@ export class Metrics implements CoreMetrics {
       help: "Connections closed as slow consumers (4000), by reason.",
       labelNames: ["reason"],
     });
+    this.#handshakesShed = counter({
+      name: "roomcast_handshakes_shed_total",
+      help: "Upgrades refused with 503 and Retry-After because the node was overloaded, by reason (handshakes: HANDSHAKE_MAX_PENDING in progress; event_loop_lag: over HANDSHAKE_MAX_LAG).",
+      labelNames: ["reason"],
+    });
     this.#replaySize = new Histogram({
       name: "roomcast_replay_messages",
       help: "Messages replayed by one join with since (a resume or a client's own position).",
@@ -202,6 +208,7 @@ export class Metrics implements CoreMetrics {
     for (const reason of ["hard_cap", "not_draining"] as const) {
       this.#slowConsumers.inc({ reason }, 0);
     }
+    for (const reason of Object.values(ShedReason)) this.#handshakesShed.inc({ reason }, 0);
   }
 
   // ---- CoreMetrics ------------------------------------------------------------
@@ -246,6 +253,9 @@ export class Metrics implements CoreMetrics {
   }
   slowConsumer(reason: SlowConsumerReason): void {
     this.#slowConsumers.inc({ reason });
+  }
+  handshakeShed(reason: ShedReason): void {
+    this.#handshakesShed.inc({ reason });
   }
   rateLimitFallback(on: boolean): void {
     this.#rateLimitFallback = on ? 1 : 0;
