@@ -4,6 +4,7 @@
 // JSON under bench/results/.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { CENTRIFUGO_VERSION, centrifugoVersion, ensureCentrifugo } from "./lib/centrifugo.js";
 import { loadAverage, machineInfo, type MachineInfo } from "./lib/machine.js";
 import { parseOptions, runsFor, type Options, type ScenarioName } from "./lib/cli.js";
 import { startNoiseMeter } from "./lib/noise.js";
@@ -20,11 +21,40 @@ import {
   runCluster,
 } from "./scenarios/cluster.js";
 import { stopAllServers, type RunContext } from "./scenarios/context.js";
-import { DURABLE_METRICS, runDurable, STORES } from "./scenarios/durable.js";
+import {
+  DURABLE_METRICS,
+  durableErrorNotes,
+  durableTitle,
+  FIXED_RATE,
+  FIXED_RATE_METRICS,
+  MANY_ROOMS,
+  ONE_ROOM,
+  runDurable,
+  STORES,
+} from "./scenarios/durable.js";
 import { AUTH_MODES, HANDSHAKE_METRICS, runHandshakes } from "./scenarios/handshake.js";
 import { idleMetrics, runIdleMemory } from "./scenarios/idle-memory.js";
 import { API_PUBLISH_METRICS, API_STORES, runApiPublish } from "./scenarios/api-publish.js";
 import { PRESENCE_METRICS, PRESENCE_MODES, runPresence } from "./scenarios/presence.js";
+import { scalingSvg } from "./report/scaling-plot.js";
+import {
+  runScaling,
+  SCALING_METRICS,
+  scalingPoints,
+  scalingTitle,
+  scalingVariant,
+} from "./scenarios/scaling.js";
+import {
+  DURABLE_LIMIT_MODES,
+  FANOUT_LIMIT_MODES,
+  LIMITS_DURABLE_METRICS,
+  LIMITS_FANOUT_METRICS,
+  limitsNotes,
+  limitsTitle,
+  runLimitsDurable,
+  runLimitsFanout,
+  type LimitMode,
+} from "./scenarios/rate-limits.js";
 import {
   generatorBoundNotes,
   runThroughput,
@@ -54,18 +84,18 @@ function plan(
     (v) =>
       runThroughput(ctx, serverSpec(v as ServerName), shape);
   const ratioOf = servers.includes("roomcast") ? "roomcast" : undefined;
+  const fanoutShape: ThroughputShape = {
+    rooms: 1,
+    roomSize: 1000,
+    publishersPerRoom: 10,
+    startDelivered: opts.full ? 40_000 : 60_000,
+  };
   switch (name) {
     case "fanout": {
-      const shape = {
-        rooms: 1,
-        roomSize: 1000,
-        publishersPerRoom: 10,
-        startDelivered: opts.full ? 40_000 : 60_000,
-      };
       const title = "Fanout: one room of 1,000 members, 10 publishers";
       return {
         result: newScenario(name, title, THROUGHPUT_METRICS, servers, ratioOf),
-        run: throughput(shape),
+        run: throughput(fanoutShape),
       };
     }
     case "many-rooms": {
@@ -91,18 +121,23 @@ function plan(
         run: (v) => runIdleMemory(ctx, serverSpec(v as ServerName), levels),
       };
     }
-    case "durable": {
-      if (!servers.includes("roomcast")) return "durable: needs roomcast";
-      const title = "Durable publish into one room (Roomcast only): 32 publishers × 4 in flight";
+    case "durable":
+    case "durable-rooms": {
+      if (!servers.includes("roomcast")) return `${name}: needs roomcast`;
+      const shape = name === "durable" ? ONE_ROOM : MANY_ROOMS;
       return {
         result: newScenario(
           name,
-          title,
-          DURABLE_METRICS,
+          durableTitle(shape),
+          [...DURABLE_METRICS, ...FIXED_RATE_METRICS(FIXED_RATE)],
           STORES.map((s) => `STORE=${s}`),
           undefined,
         ),
-        run: (v) => runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number]),
+        run: (v) =>
+          runDurable(ctx, v.replace("STORE=", "") as (typeof STORES)[number], {
+            shape,
+            fixedRate: FIXED_RATE,
+          }),
       };
     }
     case "handshake": {
@@ -146,6 +181,32 @@ function plan(
           undefined,
         ),
         run: (v) => runApiPublish(ctx, v.replace("STORE=", "") as (typeof API_STORES)[number]),
+      };
+    }
+    case "scaling": {
+      if (!servers.includes("roomcast")) return "scaling: needs roomcast";
+      const variants = scalingPoints(opts.full).map(scalingVariant);
+      return {
+        result: newScenario(name, scalingTitle(), SCALING_METRICS, variants, undefined),
+        run: (v) => runScaling(ctx, v),
+      };
+    }
+    case "limits-fanout":
+    case "limits-durable": {
+      if (!servers.includes("roomcast")) return `${name}: needs roomcast`;
+      const fanout = name === "limits-fanout";
+      return {
+        result: newScenario(
+          name,
+          limitsTitle(fanout ? "fanout" : "durable"),
+          fanout ? LIMITS_FANOUT_METRICS : LIMITS_DURABLE_METRICS,
+          [...(fanout ? FANOUT_LIMIT_MODES : DURABLE_LIMIT_MODES)],
+          undefined,
+        ),
+        run: (v) =>
+          fanout
+            ? runLimitsFanout(ctx, v as LimitMode, fanoutShape)
+            : runLimitsDurable(ctx, v as LimitMode),
       };
     }
     case "cluster": {
@@ -247,6 +308,19 @@ async function main(): Promise<void> {
     globalNotes.push("Roomcast is not built (dist/src/main.js missing): only the peers ran.");
     servers.splice(servers.indexOf("roomcast"), 1);
   }
+  if (servers.includes("centrifugo")) {
+    // Built on first use into a cache outside the repository; skipped where Go is missing.
+    const built = ensureCentrifugo(log);
+    if (typeof built === "string") {
+      log(built);
+      globalNotes.push(built);
+      servers.splice(servers.indexOf("centrifugo"), 1);
+    } else {
+      globalNotes.push(
+        `Centrifugo ${CENTRIFUGO_VERSION} (go install; the binary says "${centrifugoVersion(built.binary).replace(/\s+/g, " ")}"), GOMAXPROCS=1, memory engine, history 1,000 per channel.`,
+      );
+    }
+  }
   log(
     `${opts.full ? "full" : "short"} run; servers ${servers.join(", ")}; pinned=${pinned}; load ${loadBefore}`,
   );
@@ -262,6 +336,10 @@ async function main(): Promise<void> {
     if (name === "fanout" || name === "many-rooms")
       p.result.notes.push(...generatorBoundNotes(p.result));
     if (name === "cluster") p.result.notes.push(...clusterNotes(p.result));
+    if (name === "durable" || name === "durable-rooms")
+      p.result.notes.push(...durableErrorNotes(p.result.runs));
+    if (name === "limits-fanout" || name === "limits-durable")
+      p.result.notes.push(...limitsNotes(p.result));
     results.push(p.result);
   }
 
@@ -287,6 +365,11 @@ async function main(): Promise<void> {
   for (const file of [`${kind}-${stamp}`, `latest-${kind}`]) {
     writeFileSync(join(opts.outDir, `${file}.md`), `${markdown}\n`);
     writeFileSync(join(opts.outDir, `${file}.json`), `${JSON.stringify(json, null, 2)}\n`);
+    const scaling = results.find((r) => r.name === "scaling");
+    if (scaling !== undefined) {
+      const caption = `Roomcast at git ${machine.gitCommit}, ${kind} run of ${startedAt.toISOString().slice(0, 16)} UTC; dots: median, bars: min–max of the runs`;
+      writeFileSync(join(opts.outDir, `${file}-scaling.svg`), scalingSvg(scaling, caption));
+    }
   }
   process.stdout.write(`${markdown}\n`);
   log(`done in ${seconds.toFixed(0)} s; results in ${opts.outDir}/latest-${kind}.md`);

@@ -1,5 +1,6 @@
 // The one place that names concrete adapters: configuration in, ports out.
 // Adapters load lazily so an unused backend's client library is never required.
+import { hostname } from "node:os";
 import type { Config } from "./config/schema.js";
 import type { Logger } from "./observability/logging.js";
 import type { Broker } from "./ports/broker.js";
@@ -63,7 +64,13 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     }
     case "nats": {
       const { NatsBroker } = await import("./adapters/broker/nats-broker.js");
-      return new NatsBroker({ url: config.NATS_URL, prefix: config.BROKER_PREFIX, log });
+      return new NatsBroker({
+        url: config.NATS_URL,
+        prefix: config.BROKER_PREFIX,
+        log,
+        // Which node a connection is, in the server's monitoring (/connz).
+        name: `roomcast-${hostname()}-${process.pid}`,
+      });
     }
     case "redis": {
       const { RedisBroker } = await import("./adapters/broker/redis-broker.js");
@@ -71,6 +78,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
         url: config.REDIS_URL,
         prefix: config.BROKER_PREFIX,
         sharded: config.REDIS_SHARDED,
+        cluster: config.REDIS_CLUSTER,
         log,
       });
     }
@@ -80,7 +88,9 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
 /** Which shared limiter RATE_LIMIT_DISTRIBUTED uses; undefined: none fits (limits stay per node). */
 export function rateLimitBackend(config: Config): "redis" | "postgres" | "sqlite" | undefined {
   if (config.RATE_LIMIT_BACKEND !== "auto") return config.RATE_LIMIT_BACKEND;
-  if (config.BROKER === "redis") return "redis";
+  // A Cluster's seed list (REDIS_CLUSTER) is no place for the limiter's script.
+  const redisForLimits = !config.REDIS_CLUSTER || config.RATE_LIMIT_REDIS_URL !== undefined;
+  if (config.BROKER === "redis" && redisForLimits) return "redis";
   if (config.STORE === "postgres" || config.STORE === "sqlite") return config.STORE;
   return undefined;
 }

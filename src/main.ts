@@ -4,6 +4,7 @@
 import type { Config } from "./config/schema.js";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { GuardedStore } from "./adapters/store/guarded-store.js";
+import { GuardedBroker } from "./adapters/broker/guarded-broker.js";
 import { Housekeeping } from "./core/housekeeping.js";
 import { Router } from "./core/router.js";
 import { JwtCredentials } from "./gateway/auth.js";
@@ -59,10 +60,23 @@ async function main(): Promise<void> {
 
   const store = new GuardedStore(await createStore(config, log), {
     timeoutMs: config.STORE_TIMEOUT,
+    failures: config.STORE_BREAKER_FAILURES,
+    halfOpenAfterMs: config.STORE_BREAKER_RESET,
     ...telemetry.storeHooks(),
   });
   await store.open();
-  const broker = telemetry.broker(await createBroker(config, log));
+  const guardedBroker = new GuardedBroker(await createBroker(config, log), {
+    timeoutMs: config.BROKER_TIMEOUT,
+    failures: config.BROKER_BREAKER_FAILURES,
+    halfOpenAfterMs: config.BROKER_BREAKER_RESET,
+    subscribeAttempts: config.BROKER_RETRY_ATTEMPTS,
+    retryBaseDelayMs: config.BROKER_RETRY_BACKOFF,
+    retryBudget: config.BROKER_RETRY_BUDGET,
+    log,
+  });
+  const broker = telemetry.broker(guardedBroker);
+  metrics?.watchBreaker("store", () => !store.healthy);
+  metrics?.watchBreaker("broker", () => !guardedBroker.healthy);
   await broker.open();
 
   const mode = describeMode(store, broker);
@@ -108,6 +122,7 @@ async function main(): Promise<void> {
     broker,
     {
       gapWaitMs: config.GAP_WAIT,
+      headAnnounceAfterMs: config.HEAD_ANNOUNCE_AFTER,
       replayLimit: config.SESSION_REPLAY_LIMIT,
       maxRoomsPerMember: config.MAX_ROOMS_PER_MEMBER,
       sessionTtlMs: config.SESSION_TTL,
@@ -131,7 +146,7 @@ async function main(): Promise<void> {
   const gateway = new Gateway(
     router,
     () => {
-      const checks = { store: store.healthy, broker: broker.connected };
+      const checks = { store: store.healthy, broker: broker.connected && guardedBroker.healthy };
       return { ready: checks.store && checks.broker, checks };
     },
     {
@@ -155,6 +170,11 @@ async function main(): Promise<void> {
         trustProxy: config.TRUST_PROXY,
       },
       handshakeLimit: (ip) => rateLimits.handshake(ip),
+      shedding: {
+        maxPending: config.HANDSHAKE_MAX_PENDING,
+        maxLagMs: config.HANDSHAKE_MAX_LAG,
+        retryAfterMs: config.HANDSHAKE_RETRY_AFTER,
+      },
       tls:
         config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined
           ? undefined

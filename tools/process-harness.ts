@@ -161,6 +161,12 @@ export interface SpawnOptions {
    * emulator's gateway_main starts emulator_main). Default false.
    */
   readonly processGroup?: boolean;
+  /**
+   * Runs the child on these CPUs only (taskset's list, e.g. "0,1"), whatever
+   * the caller is pinned to: the benchmark pins itself to its generator core
+   * and a child inherits that. Default: the caller's CPUs.
+   */
+  readonly cpus?: string;
 }
 
 export interface StopOptions {
@@ -178,11 +184,16 @@ export function spawnChild(
 ): Child {
   let child: ChildProcess;
   const detached = options.processGroup === true;
+  // taskset execs the command, so the child keeps its pid.
+  const [file, argv] =
+    options.cpus === undefined
+      ? [command, args]
+      : ["taskset", ["-c", options.cpus, command, ...args]];
   if (options.logFile === undefined) {
-    child = spawn(command, args, { env: options.env, stdio: ["ignore", "pipe", "pipe"], detached });
+    child = spawn(file, argv, { env: options.env, stdio: ["ignore", "pipe", "pipe"], detached });
   } else {
     const fd = openSync(options.logFile, "a");
-    child = spawn(command, args, { env: options.env, stdio: ["ignore", fd, fd], detached });
+    child = spawn(file, argv, { env: options.env, stdio: ["ignore", fd, fd], detached });
     closeSync(fd);
   }
   return new Child(child, command, options);

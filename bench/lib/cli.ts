@@ -9,6 +9,10 @@ export const SCENARIOS = [
   "handshake",
   "presence",
   "api-publish",
+  "durable-rooms",
+  "limits-fanout",
+  "limits-durable",
+  "scaling",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -33,8 +37,9 @@ export function runsFor(opts: Options, scenario: ScenarioName): number {
   return scenario === "fanout" || scenario === "idle" ? 3 : 1;
 }
 
-const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish]
-       [--servers roomcast,raw-ws,socketio] [--workers N] [--content-bytes N] [--cpu-prof]
+const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish,
+       durable-rooms,limits-fanout,limits-durable,scaling]
+       [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--workers N] [--content-bytes N] [--cpu-prof]
        [--budget-seconds N] [--out DIR]`;
 
 function isScenario(s: string): s is ScenarioName {
@@ -47,7 +52,7 @@ export function parseOptions(argv: string[]): Options {
     full,
     runs: undefined,
     scenarios: full ? [...SCENARIOS] : ["fanout", "durable", "many-rooms", "idle"],
-    servers: ["roomcast", "raw-ws", "socketio"],
+    servers: ["roomcast", "raw-ws", "corked-ws", "socketio", "centrifugo"],
     workers: 2,
     contentBytes: 64,
     cpuProf: false,

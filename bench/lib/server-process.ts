@@ -17,12 +17,14 @@ export class ServerProcess extends PinnedServer {
     nodeArgs: string[] = [],
   ): Promise<ServerProcess> {
     const port = await freePort();
-    const server = new ServerProcess("server", [process.execPath, ...nodeArgs, spec.script], port, {
+    const argv = spec.argv?.(port) ?? [process.execPath, ...nodeArgs, spec.script];
+    const readyPath = spec.readyPath ?? "/readyz";
+    const server = new ServerProcess("server", argv, port, {
       env: { ...process.env, ...spec.env, ...extraEnv, PORT: String(port), NODE_ENV: "production" },
     });
     await server.waitReady(
-      `${spec.name} did not become ready (no 200 from /readyz)`,
-      async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200,
+      `${spec.name} did not become ready (no 200 from ${readyPath})`,
+      async () => (await fetch(`http://127.0.0.1:${port}${readyPath}`)).status === 200,
       { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100 },
     );
     return server;

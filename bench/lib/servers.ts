@@ -1,10 +1,12 @@
 // The servers under test: Roomcast and its peers, each a Node script started the
-// same way (PORT, GET /readyz) and driven by the same generator.
+// same way (PORT, GET /readyz) and driven by the same generator — or, for
+// Centrifugo, a Go binary with a command line and health path of its own.
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ClientKind } from "../load/messages.js";
+import { centrifugoArgv, centrifugoBinary } from "./centrifugo.js";
 
-export const SERVER_NAMES = ["roomcast", "raw-ws", "socketio"] as const;
+export const SERVER_NAMES = ["roomcast", "raw-ws", "corked-ws", "socketio", "centrifugo"] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 
 export interface ServerSpec {
@@ -12,6 +14,10 @@ export interface ServerSpec {
   script: string;
   kind: ClientKind;
   env: Record<string, string>;
+  /** A command line of its own (not `node script`) for a port; `script` is then the binary. */
+  argv?: (port: number) => string[];
+  /** The path that answers 200 once it is ready; default /readyz. */
+  readyPath?: string;
 }
 
 const path = (relative: string): string => fileURLToPath(new URL(relative, import.meta.url));
@@ -20,18 +26,16 @@ const path = (relative: string): string => fileURLToPath(new URL(relative, impor
  * The scenarios measure capacity: one connection and one room publish, and
  * one loopback address connects, far beyond any client the default rate
  * limits are sized for, so the limits are off unless
- * ROOMCAST_BENCH_RATE_LIMITS=on keeps the defaults (to measure what they
- * cost, docs/benchmarks.md).
+ * ROOMCAST_BENCH_RATE_LIMITS=on keeps the defaults. What they cost is
+ * measured side by side by the limits-* scenarios (scenarios/rate-limits.ts).
  */
-const RATE_LIMITS: Record<string, string> =
-  process.env["ROOMCAST_BENCH_RATE_LIMITS"] === "on"
-    ? {}
-    : {
-        RATE_LIMIT_MESSAGES: "off",
-        RATE_LIMIT_ROOM_MESSAGES: "off",
-        RATE_LIMIT_JOINS: "off",
-        RATE_LIMIT_HANDSHAKES: "off",
-      };
+export const RATE_LIMITS_OFF: Record<string, string> = {
+  RATE_LIMIT_MESSAGES: "off",
+  RATE_LIMIT_ROOM_MESSAGES: "off",
+  RATE_LIMIT_JOINS: "off",
+  RATE_LIMIT_HANDSHAKES: "off",
+};
+const RATE_LIMITS = process.env["ROOMCAST_BENCH_RATE_LIMITS"] === "on" ? {} : RATE_LIMITS_OFF;
 
 /**
  * Roomcast runs with the in-memory broker and its live-fanout settings; the
@@ -61,9 +65,30 @@ export function serverSpec(name: ServerName): ServerSpec {
       };
     case "raw-ws":
       return { name, script: path("../peers/raw-ws-server.js"), kind: "roomcast-json", env: {} };
+    case "corked-ws":
+      return { name, script: path("../peers/corked-ws-server.js"), kind: "roomcast-json", env: {} };
     case "socketio":
       return { name, script: path("../peers/socketio-server.js"), kind: "socketio", env: {} };
+    case "centrifugo": {
+      const binary = centrifugoBinary();
+      return {
+        name,
+        script: binary,
+        kind: "centrifugo-json",
+        // One Go thread on the one server core, as Node has one JS thread.
+        env: { GOMAXPROCS: "1" },
+        argv: (port) => centrifugoArgv(binary, port),
+        readyPath: "/health",
+      };
+    }
   }
+}
+
+/** The same server with the server's default rate limits (the rate-limits scenarios' "on"). */
+export function withDefaultRateLimits(spec: ServerSpec): ServerSpec {
+  const env = { ...spec.env };
+  for (const key of Object.keys(RATE_LIMITS_OFF)) delete env[key];
+  return { ...spec, env };
 }
 
 export function isBuilt(spec: ServerSpec): boolean {

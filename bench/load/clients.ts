@@ -3,6 +3,7 @@
 // (no JSON parse for ws frames) so the generator is not what saturates first.
 import { WebSocket, type RawData } from "ws";
 import { io, type ManagerOptions, type SocketOptions } from "socket.io-client";
+import { connectCentrifugo } from "./centrifugo-client.js";
 import type { ClientKind } from "./messages.js";
 import { stampInContent, stampInFrame } from "./payload.js";
 
@@ -139,5 +140,6 @@ export function connectClient(
   opts: ConnectOptions,
   hooks: ClientHooks,
 ): Promise<BenchClient> {
+  if (kind === "centrifugo-json") return connectCentrifugo(opts, hooks);
   return kind === "socketio" ? connectSocketIo(opts, hooks) : connectJson(opts, hooks);
 }

@@ -16,6 +16,8 @@ export interface GeneratorOptions {
 export interface Snapshot {
   counters: Counters;
   latency: Histogram;
+  /** Publish→ack latency (µs), refusals included. */
+  ackLatency: Histogram;
   /** CPU seconds used by the whole generator process (all threads) so far. */
   cpuSeconds: number;
 }
@@ -114,14 +116,16 @@ export class LoadGenerator {
       closed: 0,
     };
     const latency = new Histogram();
+    const ackLatency = new Histogram();
     for (const r of replies) {
       if (r.type !== "snapshot") continue;
+      ackLatency.add(new Histogram(r.ackLatency));
       for (const key of Object.keys(counters) as (keyof Counters)[])
         counters[key] += r.counters[key];
       latency.add(new Histogram(r.latency));
     }
     const usage = process.cpuUsage();
-    return { counters, latency, cpuSeconds: (usage.user + usage.system) / 1e6 };
+    return { counters, latency, ackLatency, cpuSeconds: (usage.user + usage.system) / 1e6 };
   }
 
   async stop(): Promise<void> {

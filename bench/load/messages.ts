@@ -1,5 +1,5 @@
 // What the coordinator and the generator's worker threads say to each other.
-export type ClientKind = "roomcast-json" | "socketio";
+export type ClientKind = "roomcast-json" | "socketio" | "centrifugo-json";
 
 export interface MemberSpec {
   room: string;
@@ -37,5 +37,12 @@ export type Command =
 
 export type Reply =
   | { id: number; type: "connected"; ok: number; failed: number; firstError: string }
-  | { id: number; type: "snapshot"; counters: Counters; latency: number[] }
+  | {
+      id: number;
+      type: "snapshot";
+      counters: Counters;
+      latency: number[];
+      /** Publish→ack (or →refusal) latency of this worker's publishers. */
+      ackLatency: number[];
+    }
   | { id: number; type: "done" };

@@ -23,14 +23,46 @@ const counters: Counters = {
   closed: 0,
 };
 const latency = new Histogram();
+const ackLatency = new Histogram();
 const clients: (BenchClient | undefined)[] = [];
 const publishers: BenchClient[] = [];
+/**
+ * Send times (ns) of each client's publishes not yet answered. A connection's
+ * frames are answered in order (an ack, or an error for a refused publish), so
+ * the oldest send time belongs to the next answer.
+ */
+const unanswered = new Map<BenchClient, SendTimes>();
+
+class SendTimes {
+  #times: number[] = [];
+  #head = 0;
+  push(ns: number): void {
+    this.#times.push(ns);
+  }
+  shift(): number | undefined {
+    if (this.#head >= this.#times.length) return undefined;
+    const ns = this.#times[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#times.length) {
+      this.#times = this.#times.slice(this.#head);
+      this.#head = 0;
+    }
+    return ns;
+  }
+}
 let closedLoopDepth = 0;
 let pacer: NodeJS.Timeout | undefined;
 
 function publishOne(client: BenchClient): void {
-  client.publish(makeContent(nowNs(), setup.contentBytes));
+  const ns = nowNs();
+  client.publish(makeContent(ns, setup.contentBytes));
+  unanswered.get(client)?.push(ns);
   counters.published++;
+}
+
+function answered(index: number): void {
+  const client = clients[index];
+  const sent = client === undefined ? undefined : unanswered.get(client)?.shift();
+  if (sent !== undefined) ackLatency.record((nowNs() - sent) / 1000);
 }
 
 function hooksFor(index: number): ClientHooks {
@@ -41,11 +73,15 @@ function hooksFor(index: number): ClientHooks {
     },
     ack: () => {
       counters.acks++;
+      answered(index);
       if (closedLoopDepth === 0) return;
       const client = clients[index];
       if (client !== undefined) publishOne(client);
     },
-    error: () => counters.errors++,
+    error: () => {
+      counters.errors++;
+      answered(index);
+    },
     closed: () => counters.closed++,
   };
 }
@@ -69,7 +105,10 @@ async function connectAll(): Promise<Reply & { type: "connected" }> {
           hooksFor(index),
         );
         clients[index] = client;
-        if (spec.publisher) publishers.push(client);
+        if (spec.publisher) {
+          publishers.push(client);
+          unanswered.set(client, new SendTimes());
+        }
         ok++;
       } catch (err) {
         failed++;
@@ -136,8 +175,12 @@ function handle(cmd: Command): void {
         type: "snapshot",
         counters: { ...counters },
         latency: Array.from(latency.counts),
+        ackLatency: Array.from(ackLatency.counts),
       };
-      if (cmd.resetLatency) latency.reset();
+      if (cmd.resetLatency) {
+        latency.reset();
+        ackLatency.reset();
+      }
       port?.postMessage(reply);
       return;
     }

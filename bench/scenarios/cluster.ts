@@ -122,12 +122,12 @@ export function clusterVariants(servers: readonly ServerName[]): string[] {
 }
 
 /** One half of the cluster: a node and the generator holding its members. */
-interface Half {
+export interface Half {
   server: ServerProcess;
   gen: LoadGenerator;
 }
 
-interface ClusterWindow {
+export interface ClusterWindow {
   deliveredPerSec: number;
   serverCpuUtil: number;
   brokerCpuUtil: number;
@@ -149,7 +149,7 @@ function sumCounter(snaps: Snapshot[], key: keyof Snapshot["counters"]): number 
 }
 
 /** measureWindow (window.ts) over both halves: deliveries and CPU of both nodes added up. */
-async function measureCluster(
+export async function measureCluster(
   halves: Half[],
   broker: BrokerProcess,
   ms: number,
@@ -220,7 +220,7 @@ function step(w: ClusterWindow, offered: number): Record<string, number> {
 }
 
 /** Nests withServer/withGenerator for every node, so each is stopped on every path. */
-async function withHalves<T>(
+export async function withHalves<T>(
   ctx: RunContext,
   server: ServerName,
   env: Record<string, string>,

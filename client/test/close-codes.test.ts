@@ -3,7 +3,9 @@
 // (the real server's codes are exercised in delivery and auth tests; 4502
 // needs the server API, which this branch does not have).
 import assert from "node:assert/strict";
+import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { test } from "node:test";
 import WebSocket, { WebSocketServer } from "ws";
 import { eventually } from "../../test/helpers/eventually.js";
@@ -62,4 +64,47 @@ test("client close codes - 4000 reconnects with the resume token", async () => {
   assert.equal(new URL(urls[1]!).searchParams.get("session"), "t1");
   assert.equal(new URL(urls[2]!).searchParams.get("session"), "t2");
   await server.close();
+});
+
+test("client close codes - handshakes refused with 503 and a 1013 close are retried with growing, jittered backoff until one gets in", async () => {
+  // An overloaded node (server handshake shedding): three upgrades refused
+  // with 503 + Retry-After, then a session closed with 1013, then a session.
+  const http = createServer();
+  const wss = new WebSocketServer({ noServer: true });
+  let upgrades = 0;
+  let sessions = 0;
+  http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (++upgrades <= 3) {
+      socket.end("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      sessions++;
+      ws.send(JSON.stringify({ session: { token: `t${sessions}`, member_id: "m1" } }));
+      if (sessions === 1) setTimeout(() => ws.close(1013, "try again later"), 20);
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/ws`;
+  const states: StateEvent[] = [];
+  const client = new Roomcast(url, {
+    WebSocket,
+    reconnect: { initialDelayMs: 20, maxDelayMs: 1000 },
+    random: () => 0.99,
+  });
+  client.on("state", (s) => states.push(s));
+  await eventually(() => sessions === 2 && client.state === "open", { timeoutMs: 10_000 });
+  client.close();
+  const retries = states.filter((s) => s.state === "reconnecting" && s.delayMs !== undefined);
+  assert.deepEqual(
+    retries.map((s) => s.code),
+    [1006, 1006, 1006, 1013],
+  );
+  // Each refusal doubles the cap (full jitter draws under it); a session resets it.
+  assert.deepEqual(
+    retries.map((s) => s.delayMs),
+    [19, 39, 79, 19],
+  );
+  wss.close();
+  await new Promise<void>((resolve) => http.close(() => resolve()));
 });

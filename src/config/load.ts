@@ -34,6 +34,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       "invalid configuration:\n  POSTGRES_URL: required when RATE_LIMIT_BACKEND=postgres",
     );
   }
+  if (config.REDIS_CLUSTER) {
+    // REDIS_URL lists the Cluster's seed nodes, for the broker only: the Redis
+    // store and limiter run their scripts on one server, so they need their own.
+    if (config.STORE === "redis" && config.STORE_REDIS_URL === undefined) {
+      throw new ConfigError(
+        "invalid configuration:\n  STORE_REDIS_URL: required with STORE=redis when REDIS_CLUSTER=true (the store needs one Redis server, not the broker's Cluster)",
+      );
+    }
+    if (
+      config.RATE_LIMIT_DISTRIBUTED &&
+      config.RATE_LIMIT_BACKEND === "redis" &&
+      config.RATE_LIMIT_REDIS_URL === undefined
+    ) {
+      throw new ConfigError(
+        "invalid configuration:\n  RATE_LIMIT_REDIS_URL: required with RATE_LIMIT_BACKEND=redis when REDIS_CLUSTER=true",
+      );
+    }
+  }
   if ((config.TLS_CERT_FILE === undefined) !== (config.TLS_KEY_FILE === undefined)) {
     throw new ConfigError(
       "invalid configuration:\n  TLS_CERT_FILE and TLS_KEY_FILE: set both or neither",

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { isRoomPattern } from "../core/access.js";
 import { parseDuration } from "./duration.js";
 import { parseRate } from "./rate.js";
+import { parsePostgresHosts } from "../adapters/store/postgres-hosts.js";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -91,6 +92,18 @@ const roomPatterns = list.refine((ps) => ps.every(isRoomPattern), {
 });
 const otlpProtocol = z.enum(["grpc", "http/protobuf", "http/json"]);
 
+/** One host, or several (`host1:5432,host2:5432`) with target_session_attrs, as libpq takes them. */
+const postgresUrl = z.string().superRefine((text, ctx) => {
+  try {
+    parsePostgresHosts(text);
+  } catch (err) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `not a PostgreSQL URL: ${err instanceof Error ? err.message : String(err)}`,
+    });
+  }
+});
+
 /** name → [schema, default as the environment would spell it, description] */
 export const configSchema = z.object({
   PORT: int(0, 65535).default(8080),
@@ -110,6 +123,9 @@ export const configSchema = z.object({
   PING_INTERVAL: duration.default("25s"),
   PONG_TIMEOUT: duration.default("20s"),
   HANDSHAKE_TIMEOUT: duration.default("10s"),
+  HANDSHAKE_MAX_PENDING: int(0, 1_000_000).default(256),
+  HANDSHAKE_MAX_LAG: duration.default("500ms"),
+  HANDSHAKE_RETRY_AFTER: duration.default("5s"),
   FIRST_FRAME_TIMEOUT: duration.default("10s"),
   BAD_FRAME_LIMIT: int(1, 1_000_000).default(10),
   BAD_FRAME_WINDOW: duration.default("1m"),
@@ -152,7 +168,7 @@ export const configSchema = z.object({
 
   STORE: z.enum(["memory", "sqlite", "postgres", "redis", "spanner"]).default("sqlite"),
   SQLITE_PATH: z.string().min(1).default("./data/roomcast.db"),
-  POSTGRES_URL: z.string().url().optional(),
+  POSTGRES_URL: postgresUrl.optional(),
   POSTGRES_POOL_SIZE: int(1, 1000).default(10),
   STORE_REDIS_URL: z.string().min(1).optional(),
   SPANNER_PROJECT: z.string().min(1).optional(),
@@ -160,6 +176,8 @@ export const configSchema = z.object({
   SPANNER_DATABASE: z.string().min(1).optional(),
   SPANNER_EMULATOR_HOST: z.string().min(1).optional(),
   STORE_TIMEOUT: duration.default("2s"),
+  STORE_BREAKER_FAILURES: int(1, 1000).default(3),
+  STORE_BREAKER_RESET: duration.default("1s"),
   DEDUP_WINDOW: duration.default("2m"),
   HISTORY_SIZE: int(1, 100_000_000).default(1000),
   HISTORY_TTL: duration.default("24h"),
@@ -172,11 +190,19 @@ export const configSchema = z.object({
   NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
   REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
   REDIS_SHARDED: flag.default("false"),
+  REDIS_CLUSTER: flag.default("false"),
   BROKER_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/)
     .default("roomcast"),
+  BROKER_TIMEOUT: duration.default("2s"),
+  BROKER_BREAKER_FAILURES: int(1, 1000).default(3),
+  BROKER_BREAKER_RESET: duration.default("1s"),
+  BROKER_RETRY_ATTEMPTS: int(1, 100).default(3),
+  BROKER_RETRY_BACKOFF: duration.default("100ms"),
+  BROKER_RETRY_BUDGET: z.coerce.number().min(0).max(10).default(0.1),
   GAP_WAIT: duration.default("50ms"),
+  HEAD_ANNOUNCE_AFTER: duration.default("1s"),
 
   METRICS_ENABLED: flag.default("true"),
   METRICS_PATH: z

@@ -6,6 +6,7 @@ import { delimit, jsonCodec, type Codec } from "../protocol/codec.js";
 import {
   EnvelopeSchema,
   MessageSchema,
+  RoomJoinedSchema,
   type Message,
 } from "../protocol/gen/roomcast/v1/envelope_pb.js";
 import type { StoredMessage } from "../ports/store.js";
@@ -29,9 +30,23 @@ export class Delivery {
 
   /** Decodes a broker payload (a binary Envelope holding a message); undefined when it is not one. */
   static fromEnvelopeBytes(bytes: Uint8Array): Delivery | undefined {
+    const payload = Delivery.fromRoomPayload(bytes);
+    return payload instanceof Delivery ? payload : undefined;
+  }
+
+  /**
+   * Decodes what a room's broker subject carries: a stored message, or a
+   * head announcement (see broker-fanout.ts) as the bigint offset it names.
+   * Undefined for anything else, which nodes ignore (so a node never trips
+   * on a payload kind a newer node sends).
+   */
+  static fromRoomPayload(bytes: Uint8Array): Delivery | bigint | undefined {
     const env = fromBinary(EnvelopeSchema, bytes);
-    if (env.kind.case !== "message" || env.kind.value.offset === undefined) return undefined;
-    return new Delivery(env.kind.value, bytes);
+    if (env.kind.case === "message") {
+      return env.kind.value.offset === undefined ? undefined : new Delivery(env.kind.value, bytes);
+    }
+    if (env.kind.case === "roomJoined") return env.kind.value.offset;
+    return undefined;
   }
 
   static fromStored(m: StoredMessage): Delivery {
@@ -64,4 +79,18 @@ export class Delivery {
       create(EnvelopeSchema, { kind: { case: "message", value: this.message } }),
     ));
   }
+}
+
+/**
+ * A head announcement: "this room's stored history reaches `offset`", a
+ * `room_joined` envelope on the room's broker subject (a few bytes; nodes
+ * without the room ignore it, older nodes drop it as a non-message).
+ */
+export function headAnnouncement(roomId: string, offset: bigint): Uint8Array {
+  return toBinary(
+    EnvelopeSchema,
+    create(EnvelopeSchema, {
+      kind: { case: "roomJoined", value: create(RoomJoinedSchema, { roomId, offset }) },
+    }),
+  );
 }

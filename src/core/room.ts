@@ -319,6 +319,19 @@ export class Room {
     await this.#fill(undefined);
   }
 
+  /**
+   * Another node says the room's stored history reaches `head` (a head
+   * announcement after the room went quiet, see broker-fanout.ts). Past
+   * what this node delivered, something was lost on the way: read it now
+   * rather than wait for the room's next message, which may never come.
+   */
+  headAt(head: bigint): void {
+    if (!this.#started || this.#closed || head <= this.#delivered) return;
+    // A gap fill already waiting reads at least this far when it runs.
+    if (this.#gapTimer !== undefined && this.#highestPending() >= head) return;
+    void this.#fill(head);
+  }
+
   #emit(d: Delivery): void {
     this.#delivered = d.offset;
     // Counted here, once per message, not per member (see ports/telemetry.ts).

@@ -17,6 +17,8 @@ import { RETRY_AFTER_MS } from "./store-failure.js";
 export interface RoomsOptions {
   readonly gapWaitMs: number;
   readonly replayLimit: number;
+  /** HEAD_ANNOUNCE_AFTER in ms (see broker-fanout.ts); 0 turns it off. Default 1 s. */
+  readonly headAnnounceAfterMs?: number | undefined;
   readonly telemetry?: Telemetry;
 }
 
@@ -50,7 +52,9 @@ export class Rooms {
     this.#log = log;
     this.#telemetry = opts.telemetry ?? noTelemetry;
     this.#traced = this.#telemetry.tracing !== noTracing;
-    this.#fanout = broker.capabilities.distributed ? new BrokerFanout(broker, log) : undefined;
+    this.#fanout = broker.capabilities.distributed
+      ? new BrokerFanout(broker, log, opts.headAnnounceAfterMs)
+      : undefined;
     // After a broker outage, messages published meanwhile are only in the store.
     broker.onStatus((connected) => {
       if (connected) this.#catchUpAll();
@@ -146,15 +150,20 @@ export class Rooms {
         if (isPresencePayload(payload)) return; // presence.ts has its own handler
         let d;
         try {
-          d = Delivery.fromEnvelopeBytes(payload);
+          d = Delivery.fromRoomPayload(payload);
         } catch (err) {
           this.#log.warn({ err, room: room.id }, "undecodable broker payload dropped");
           return;
         }
-        if (d === undefined) return;
-        if (this.#traced)
-          this.#telemetry.tracing.deliver(room.id, d.message, true, () => room.offer(d));
-        else room.offer(d);
+        if (d instanceof Delivery) {
+          if (this.#traced) {
+            this.#telemetry.tracing.deliver(room.id, d.message, true, () => room.offer(d));
+          } else {
+            room.offer(d);
+          }
+        } else if (d !== undefined) {
+          room.headAt(d);
+        }
       });
     }
     const page = await this.#store.read(room.id, 0n, 0);

@@ -45,6 +45,8 @@ const MAX_STORE_OFFSET = 2n ** 63n - 1n;
 export interface RouterOptions {
   readonly gapWaitMs: number;
   readonly replayLimit: number;
+  /** HEAD_ANNOUNCE_AFTER in ms; default 1 s, 0 = off (see broker-fanout.ts). */
+  readonly headAnnounceAfterMs?: number | undefined;
   readonly maxRoomsPerMember: number;
   readonly sessionTtlMs: number;
   readonly ackFlushIntervalMs: number;

@@ -79,26 +79,25 @@ export class Sessions {
    * down (the gateway answers 503).
    */
   async open(token: string | undefined, userId: string): Promise<SessionGrant> {
-    let fresh = newToken();
+    const fresh = newToken();
     const expiresAt = Date.now() + this.#opts.sessionTtlMs;
     if (token !== undefined && token !== "") {
       let record;
       try {
-        record = await this.#store.resumeSession(hashToken(token), hashToken(fresh), expiresAt);
+        // Another user's token resumes nothing and leaves that session as it
+        // was: the store checks the user in the same atomic step.
+        record = await this.#store.resumeSession(
+          hashToken(token),
+          hashToken(fresh),
+          expiresAt,
+          userId,
+        );
       } catch (err) {
         this.#opts.telemetry?.metrics.resume("error");
         throw err;
       }
-      const resumed = record !== undefined && record.userId === userId;
-      this.#opts.telemetry?.metrics.resume(resumed ? "resumed" : "expired");
-      if (record !== undefined && !resumed) {
-        // Another user's session stays its owner's: the rotation is undone so
-        // the owner's token still resumes it, and the caller's fresh session
-        // gets a token of its own (reusing `fresh` would collide with the
-        // owner's row: a unique-key violation, 503, on SQLite and PostgreSQL).
-        await this.#store.resumeSession(hashToken(fresh), hashToken(token), expiresAt);
-        fresh = newToken();
-      } else if (record !== undefined) {
+      this.#opts.telemetry?.metrics.resume(record !== undefined ? "resumed" : "expired");
+      if (record !== undefined) {
         const live = this.#members.get(record.memberId);
         const rooms = live !== undefined ? this.#takeOver(live) : record.rooms;
         return {

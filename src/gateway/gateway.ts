@@ -10,6 +10,7 @@ import { codecFor, negotiate, supportedSubprotocols, type Codec } from "../proto
 import { CloseCode } from "../protocol/errors.js";
 import { StoreError } from "../ports/store-error.js";
 import { CredentialError, type Credentials, type Identity } from "../core/access.js";
+import { HandshakeShedding, type SheddingOptions } from "./shedding.js";
 import { Admission, isRefusal, type AdmissionLimits, type Slot } from "./admission.js";
 import { CertificateReloader, readPair, type TlsFiles } from "./tls.js";
 import type { Router, SessionGrant } from "../core/router.js";
@@ -44,6 +45,8 @@ export interface GatewayOptions {
    * is spent on it). Omitted: no limit.
    */
   readonly handshakeLimit?: ((ip: string) => Promise<number>) | undefined;
+  /** Handshake shedding under a reconnect storm (shedding.ts); omitted: none. */
+  readonly shedding?: SheddingOptions | undefined;
   /** Native HTTPS/WSS when set. */
   readonly tls?: TlsFiles | undefined;
   /** Answers /api/* (the server API, api.ts); false for other paths. */
@@ -146,6 +149,7 @@ export class Gateway {
   /** One object per node, shared by every outlet. */
   readonly #outletLimits: OutletLimits;
   readonly #admission: Admission;
+  readonly #shedding: HandshakeShedding | undefined;
   /** Undefined when authentication is off. */
   readonly #credentials: Credentials | undefined;
   readonly #certificates: CertificateReloader | undefined;
@@ -164,6 +168,7 @@ export class Gateway {
     this.#router = router;
     this.#credentials = credentials;
     this.#admission = new Admission(opts.limits);
+    this.#shedding = opts.shedding === undefined ? undefined : new HandshakeShedding(opts.shedding);
     this.#telemetry = telemetry;
     this.#opts = opts;
     this.#log = log;
@@ -260,6 +265,24 @@ export class Gateway {
     if (this.#draining) {
       return rejectUpgrade(socket, 503, "unavailable", "draining", { "Retry-After": "1" });
     }
+    const shedding = this.#shedding;
+    if (shedding === undefined) return this.#handshake(req, socket, head, url);
+    const shed = shedding.enter();
+    if (shed !== undefined) {
+      this.#telemetry.shed(shed.reason);
+      return rejectUpgrade(socket, 503, "unavailable", "overloaded, retry later", {
+        "Retry-After": String(shed.retryAfterS),
+      });
+    }
+    try {
+      await this.#handshake(req, socket, head, url);
+    } finally {
+      shedding.done();
+    }
+  }
+
+  /** The checks of one upgrade that was not shed, then the upgrade itself. */
+  async #handshake(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
     if (this.#opts.handshakeLimit !== undefined) {
       const wait = await this.#opts.handshakeLimit(this.#admission.clientIp(req));
       if (wait > 0) {
@@ -394,6 +417,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     this.#heartbeat.stop();
+    this.#shedding?.close();
     this.#certificates?.close();
     for (const conn of this.#connections) conn.ws.terminate();
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));

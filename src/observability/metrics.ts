@@ -18,7 +18,7 @@ import {
   type CounterConfiguration,
 } from "prom-client";
 import { CloseCode, ErrorCode } from "../protocol/errors.js";
-import type { CoreMetrics, ResumeResult } from "../ports/telemetry.js";
+import { ShedReason, type CoreMetrics, type ResumeResult } from "../ports/telemetry.js";
 import { RATE_LIMIT_NAMES, type RateLimitName } from "../core/rate-limits.js";
 
 /** Why a slow consumer was closed (4000). */
@@ -27,7 +27,15 @@ export type SlowConsumerReason = "hard_cap" | "not_draining";
 export type RateLimit = RateLimitName;
 
 /** Every label name in use; none of them names a room, user or member. */
-export const labelNames = ["code", "limit", "result", "operation", "reason", "status"] as const;
+export const labelNames = [
+  "code",
+  "limit",
+  "result",
+  "operation",
+  "reason",
+  "status",
+  "dependency",
+] as const;
 
 /** HTTP answers to an upgrade that get a series of their own; others count as "other". */
 const upgradeStatuses = new Set([101, 400, 401, 403, 404, 429, 500, 503]);
@@ -58,10 +66,13 @@ export class Metrics implements CoreMetrics {
   readonly #brokerPublishFailures: Counter;
   readonly #brokerReconnects: Counter;
   readonly #slowConsumers: Counter<"reason">;
+  readonly #handshakesShed: Counter<"reason">;
   readonly #replaySize: Histogram;
   readonly #upgrades: Counter<"status">;
   /** 1 while distributed rate limits fell back to this node's own limiter. */
   #rateLimitFallback = 0;
+  /** Whether each dependency's circuit breaker is open, read at scrape time. */
+  readonly #breakers = new Map<"store" | "broker", () => boolean>();
   readonly #operationLabels = new Map<string, string>();
 
   constructor() {
@@ -152,6 +163,11 @@ export class Metrics implements CoreMetrics {
       help: "Connections closed as slow consumers (4000), by reason.",
       labelNames: ["reason"],
     });
+    this.#handshakesShed = counter({
+      name: "roomcast_handshakes_shed_total",
+      help: "Upgrades refused with 503 and Retry-After because the node was overloaded, by reason (handshakes: HANDSHAKE_MAX_PENDING in progress; event_loop_lag: over HANDSHAKE_MAX_LAG).",
+      labelNames: ["reason"],
+    });
     this.#replaySize = new Histogram({
       name: "roomcast_replay_messages",
       help: "Messages replayed by one join with since (a resume or a client's own position).",
@@ -172,6 +188,16 @@ export class Metrics implements CoreMetrics {
         this.set(fallback());
       },
     });
+    const breakers = this.#breakers;
+    new Gauge({
+      name: "roomcast_circuit_open",
+      help: "1 while the circuit breaker in front of the dependency (store, broker) is open: its calls are refused without being made.",
+      labelNames: ["dependency"],
+      registers,
+      collect() {
+        for (const [dependency, open] of breakers) this.set({ dependency }, open() ? 1 : 0);
+      },
+    });
     // process_* and nodejs_*, event-loop lag included (nodejs_eventloop_lag_seconds
     // and its p50/p90/p99 from a 10 ms-resolution histogram).
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
@@ -182,6 +208,7 @@ export class Metrics implements CoreMetrics {
     for (const reason of ["hard_cap", "not_draining"] as const) {
       this.#slowConsumers.inc({ reason }, 0);
     }
+    for (const reason of Object.values(ShedReason)) this.#handshakesShed.inc({ reason }, 0);
   }
 
   // ---- CoreMetrics ------------------------------------------------------------
@@ -227,6 +254,9 @@ export class Metrics implements CoreMetrics {
   slowConsumer(reason: SlowConsumerReason): void {
     this.#slowConsumers.inc({ reason });
   }
+  handshakeShed(reason: ShedReason): void {
+    this.#handshakesShed.inc({ reason });
+  }
   rateLimitFallback(on: boolean): void {
     this.#rateLimitFallback = on ? 1 : 0;
   }
@@ -242,6 +272,10 @@ export class Metrics implements CoreMetrics {
       this.#operationLabels.set(operation, label);
     }
     this.#storeDuration.observe({ operation: label }, seconds);
+  }
+  /** Reports a dependency's breaker on roomcast_circuit_open (read at each scrape). */
+  watchBreaker(dependency: "store" | "broker", open: () => boolean): void {
+    this.#breakers.set(dependency, open);
   }
   brokerPublishFailed(): void {
     this.#brokerPublishFailures.inc();

@@ -12,6 +12,7 @@ import {
   type CoreMetrics,
   type GatewayTelemetry,
   type MessageTracing,
+  type ShedReason,
   type Telemetry,
 } from "../ports/telemetry.js";
 import type { Logger } from "./logging.js";
@@ -97,6 +98,10 @@ export class NodeTelemetry implements Telemetry, GatewayTelemetry {
 
   slowConsumer(why: string): void {
     this.#opts.metrics?.slowConsumer(why === "hard cap" ? "hard_cap" : "not_draining");
+  }
+
+  shed(reason: ShedReason): void {
+    this.#opts.metrics?.handshakeShed(reason);
   }
 
   // ---- lifecycle --------------------------------------------------------------

@@ -120,15 +120,18 @@ export interface Store {
   createSession(session: SessionRecord, tokenHash: string, expiresAt: number): Promise<void>;
 
   /**
-   * Resumes and rotates in one atomic step: finds the unexpired session whose
-   * token hashes to `tokenHash`, replaces that hash with `newTokenHash` (so the
-   * old token never works again), extends its expiry to `expiresAt`, and
-   * returns it. Unknown, used or expired → undefined.
+   * Resumes and rotates in one atomic step: finds the unexpired session of
+   * `userId` whose token hashes to `tokenHash`, replaces that hash with
+   * `newTokenHash` (so the old token never works again), extends its expiry
+   * to `expiresAt`, and returns it. Unknown, used, expired or another user's
+   * → undefined, and another user's session is left exactly as it was (its
+   * owner's token still resumes it).
    */
   resumeSession(
     tokenHash: string,
     newTokenHash: string,
     expiresAt: number,
+    userId: string,
   ): Promise<SessionRecord | undefined>;
 
   /**

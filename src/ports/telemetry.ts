@@ -64,6 +64,13 @@ export interface Telemetry {
   readonly tracing: MessageTracing;
 }
 
+/** Why an upgrade was shed: too many handshakes in progress, or the event loop late. */
+export const ShedReason = {
+  Pending: "handshakes",
+  Lag: "event_loop_lag",
+} as const;
+export type ShedReason = (typeof ShedReason)[keyof typeof ShedReason];
+
 /** What the gateway reports; one call per event, no logic at the call site. */
 export interface GatewayTelemetry {
   /** Answers a request it owns (the metrics path, when not on its own port); false leaves it to the gateway. */
@@ -79,6 +86,8 @@ export interface GatewayTelemetry {
   disconnected(code: number): void;
   /** The outlet closed a slow consumer; `why` is "hard cap" or "not draining". */
   slowConsumer(why: string): void;
+  /** An upgrade was shed (503 with Retry-After, gateway/shedding.ts). */
+  shed(reason: ShedReason): void;
 }
 
 function nothing(): void {}
@@ -106,4 +115,5 @@ export const noGatewayTelemetry: GatewayTelemetry = {
   connected: nothing,
   disconnected: nothing,
   slowConsumer: nothing,
+  shed: nothing,
 };

@@ -4,7 +4,12 @@
 // new key prefix; the append worker is another process; the outage test
 // stops and restarts the server.
 import { RedisStore } from "../../src/adapters/store/redis-store.js";
-import { redisServerAvailable, startRedisServer, type RedisServer } from "../helpers/redis.js";
+import {
+  REDIS_AOF_EVERYSEC,
+  redisServerAvailable,
+  startRedisServer,
+  type RedisServer,
+} from "../helpers/redis.js";
 import { appendInProcess } from "./store-append-process.js";
 import { storeContract, type StoreSettings } from "./store.contract.js";
 
@@ -23,7 +28,7 @@ storeContract("redis store", (settings) => Promise.resolve(store("shared", setti
   sharedBackend: true,
   skip: !redisServerAvailable(),
   before: async () => {
-    server = await startRedisServer({ args: ["--appendonly", "yes", "--appendfsync", "everysec"] });
+    server = await startRedisServer({ args: REDIS_AOF_EVERYSEC });
   },
   after: async () => {
     await server?.close();

@@ -294,11 +294,26 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
       };
       const [h1, h2, h3] = [unique("h1"), unique("h2"), unique("h3")];
       await store.createSession(record, h1, Date.now() + WINDOW);
-      assert.deepEqual(await store.resumeSession(h1, h2, Date.now() + WINDOW), record);
-      assert.equal(await store.resumeSession(h1, h3, Date.now() + WINDOW), undefined);
-      assert.deepEqual(await store.resumeSession(h2, h3, Date.now() + WINDOW), record);
+      assert.deepEqual(await store.resumeSession(h1, h2, Date.now() + WINDOW, "alice"), record);
+      assert.equal(await store.resumeSession(h1, h3, Date.now() + WINDOW, "alice"), undefined);
+      assert.deepEqual(await store.resumeSession(h2, h3, Date.now() + WINDOW, "alice"), record);
       assert.equal(
-        await store.resumeSession(unique("unknown"), h1, Date.now() + WINDOW),
+        await store.resumeSession(unique("unknown"), h1, Date.now() + WINDOW, "alice"),
+        undefined,
+      );
+    });
+
+    void it("store - another user's token resumes nothing and leaves the session to its owner", async (t) => {
+      const store = await opened(t);
+      const record: SessionRecord = { memberId: unique("member"), userId: "alice", rooms: [] };
+      const [h1, h2, h3] = [unique("h1"), unique("h2"), unique("h3")];
+      await store.createSession(record, h1, Date.now() + WINDOW);
+      assert.equal(await store.resumeSession(h1, h2, Date.now() + WINDOW, "mallory"), undefined);
+      assert.equal(await store.resumeSession(h1, h2, Date.now() + WINDOW, ""), undefined);
+      // The owner's token was not rotated by the attempts: it resumes, once.
+      assert.deepEqual(await store.resumeSession(h1, h3, Date.now() + WINDOW, "alice"), record);
+      assert.equal(
+        await store.resumeSession(h2, unique("h4"), Date.now() + WINDOW, "alice"),
         undefined,
       );
     });
@@ -311,7 +326,7 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
         h,
         Date.now() - 1,
       );
-      assert.equal(await store.resumeSession(h, unique("h2"), Date.now() + WINDOW), undefined);
+      assert.equal(await store.resumeSession(h, unique("h2"), Date.now() + WINDOW, ""), undefined);
     });
 
     void it("store - saveSession replaces the rooms and extends the expiry", async (t) => {
@@ -327,7 +342,7 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
       const rooms = [{ room: "new", offset: 2n ** 63n - 1n, epoch: "e2" }];
       await store.saveSession(memberId, rooms, Date.now() + WINDOW);
       await eventually(() => Date.now() > shortExpiry + 5);
-      assert.deepEqual(await store.resumeSession(h1, h2, Date.now() + WINDOW), {
+      assert.deepEqual(await store.resumeSession(h1, h2, Date.now() + WINDOW, ""), {
         memberId,
         userId: "",
         rooms,
@@ -338,7 +353,10 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
       const h3 = unique("h3");
       await store.createSession({ memberId: expired, userId: "u", rooms: [] }, h3, Date.now() - 1);
       await store.saveSession(expired, rooms, Date.now() + WINDOW);
-      assert.equal(await store.resumeSession(h3, unique("h4"), Date.now() + WINDOW), undefined);
+      assert.equal(
+        await store.resumeSession(h3, unique("h4"), Date.now() + WINDOW, "u"),
+        undefined,
+      );
     });
 
     void it("store - trim removes expired sessions and keeps live ones", async (t) => {
@@ -352,10 +370,13 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
       await store.createSession({ memberId: dead, userId: "u", rooms: [] }, dead, Date.now() - 1);
       await store.trim(KEEP_ALL);
       assert.equal(
-        (await store.resumeSession(live, unique("x"), Date.now() + WINDOW))?.memberId,
+        (await store.resumeSession(live, unique("x"), Date.now() + WINDOW, "u"))?.memberId,
         live,
       );
-      assert.equal(await store.resumeSession(dead, unique("y"), Date.now() + WINDOW), undefined);
+      assert.equal(
+        await store.resumeSession(dead, unique("y"), Date.now() + WINDOW, "u"),
+        undefined,
+      );
     });
 
     void it("store - revokeUserSessions ends every session of that user only", async (t) => {
@@ -365,8 +386,9 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
       const rooms = [{ room: "r", offset: 1n, epoch: "e" }];
       await store.createSession({ memberId: a, userId: user, rooms }, a, Date.now() + WINDOW);
       await store.createSession({ memberId: b, userId: user, rooms }, b, Date.now() + WINDOW);
+      const otherUser = unique("user");
       await store.createSession(
-        { memberId: other, userId: unique("user"), rooms },
+        { memberId: other, userId: otherUser, rooms },
         other,
         Date.now() + WINDOW,
       );
@@ -374,10 +396,10 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
       await store.revokeUserSessions(user); // idempotent
       // A save after the revocation (a socket closing on some node) revives nothing.
       await store.saveSession(a, rooms, Date.now() + WINDOW);
-      assert.equal(await store.resumeSession(a, unique("x"), Date.now() + WINDOW), undefined);
-      assert.equal(await store.resumeSession(b, unique("y"), Date.now() + WINDOW), undefined);
+      assert.equal(await store.resumeSession(a, unique("x"), Date.now() + WINDOW, user), undefined);
+      assert.equal(await store.resumeSession(b, unique("y"), Date.now() + WINDOW, user), undefined);
       assert.equal(
-        (await store.resumeSession(other, unique("z"), Date.now() + WINDOW))?.memberId,
+        (await store.resumeSession(other, unique("z"), Date.now() + WINDOW, otherUser))?.memberId,
         other,
       );
       // The user may connect again: a new session works.
@@ -388,7 +410,7 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
         Date.now() + WINDOW,
       );
       assert.equal(
-        (await store.resumeSession(fresh, unique("w"), Date.now() + WINDOW))?.memberId,
+        (await store.resumeSession(fresh, unique("w"), Date.now() + WINDOW, user))?.memberId,
         fresh,
       );
     });
@@ -403,7 +425,7 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
       ];
       await store.createSession({ memberId, userId: "", rooms: [] }, h1, Date.now() + WINDOW);
       await store.saveSession(memberId, rooms, Date.now() + WINDOW);
-      assert.deepEqual((await store.resumeSession(h1, h2, Date.now() + WINDOW))?.rooms, rooms);
+      assert.deepEqual((await store.resumeSession(h1, h2, Date.now() + WINDOW, ""))?.rooms, rooms);
     });
 
     void it("store - of concurrent resumes of one hash exactly one wins", async (t) => {
@@ -413,7 +435,7 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
       await stores[0]?.createSession({ memberId, userId: "u", rooms: [] }, h, Date.now() + WINDOW);
       const results = await Promise.all(
         Array.from({ length: 12 }, (_, i) =>
-          stores[i % stores.length]!.resumeSession(h, unique(`new-${i}`), Date.now() + WINDOW),
+          stores[i % stores.length]!.resumeSession(h, unique(`new-${i}`), Date.now() + WINDOW, "u"),
         ),
       );
       assert.equal(results.filter((r) => r !== undefined).length, 1);
@@ -548,7 +570,10 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
           ["kept"],
         );
         assert.equal((await second.append(room, message("kept"))).duplicate, true);
-        assert.deepEqual(await second.resumeSession(h1, unique("h2"), Date.now() + WINDOW), record);
+        assert.deepEqual(
+          await second.resumeSession(h1, unique("h2"), Date.now() + WINDOW, record.userId),
+          record,
+        );
       });
     } else {
       void it("store - a new instance starts new epochs (nothing survives it)", async (t) => {
@@ -587,7 +612,7 @@ export function storeContract(name: string, make: StoreFactory, opts: StoreContr
         store.createSession({ memberId: "m", userId: "", rooms: [] }, "h", Date.now() + WINDOW),
         rejected,
       );
-      await assert.rejects(store.resumeSession("h", "h2", Date.now() + WINDOW), rejected);
+      await assert.rejects(store.resumeSession("h", "h2", Date.now() + WINDOW, ""), rejected);
       await assert.rejects(store.saveSession("m", [], Date.now() + WINDOW), rejected);
       await assert.rejects(store.trim(KEEP_ALL), rejected);
     });

@@ -93,6 +93,63 @@ export class ClusterMemoryBroker extends MemoryBroker {
   }
 }
 
+/**
+ * A node's broker that loses room messages on their way in, as a node whose
+ * subscription is briefly gone would (the Broker port is at most once). The
+ * fault is injected at the port, below the core: the router sees nothing.
+ */
+export class LossyBroker extends ClusterMemoryBroker {
+  #lose = 0;
+  #loseAnnouncements = 0;
+  /** Messages lost so far. */
+  lost = 0;
+  /** Head announcements that reached this node. */
+  announcements = 0;
+
+  /** Loses the next `count` room messages (not presence, not announcements) arriving here. */
+  loseIncoming(count = 1): void {
+    this.#lose += count;
+  }
+
+  /** Loses the next `count` head announcements arriving here. */
+  loseAnnouncements(count = 1): void {
+    this.#loseAnnouncements += count;
+  }
+
+  /** The connection drops and comes back (status listeners hear false, then true). */
+  reconnect(): void {
+    this.setConnected(false);
+    this.setConnected(true);
+  }
+
+  protected override deliver(subject: string, payload: Uint8Array): void {
+    const kind = roomPayloadKind(payload);
+    if (kind === "head" && this.#loseAnnouncements > 0) {
+      this.#loseAnnouncements--;
+      this.lost++;
+      return;
+    }
+    if (kind === "head") this.announcements++;
+    if (kind === "message" && this.#lose > 0) {
+      this.#lose--;
+      this.lost++;
+      return;
+    }
+    super.deliver(subject, payload);
+  }
+}
+
+function roomPayloadKind(payload: Uint8Array): "message" | "head" | undefined {
+  if (payload[0] === 0) return undefined; // presence
+  try {
+    const decoded = Delivery.fromRoomPayload(payload);
+    if (decoded instanceof Delivery) return "message";
+    return decoded === undefined ? undefined : "head";
+  } catch {
+    return undefined; // node control
+  }
+}
+
 export function newMessage(id: string, content = id): NewMessage {
   return { messageId: id, senderId: "s", sentAt: "2024-01-01T00:00:00Z", content };
 }

@@ -8,7 +8,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { postgresAvailable, startPostgres, type PostgresServer } from "./postgres.js";
-import { redisServerAvailable, startRedisServer, type RedisServer } from "./redis.js";
+import {
+  REDIS_AOF_EVERYSEC,
+  redisServerAvailable,
+  startRedisServer,
+  type RedisServer,
+} from "./redis.js";
 import { spannerEmulatorAvailable, startSpannerEmulator, type SpannerEmulator } from "./spanner.js";
 
 export interface DurableBackend {
@@ -75,9 +80,7 @@ export class RedisBackend implements DurableBackend {
     return redisServerAvailable();
   }
   async start(): Promise<void> {
-    this.server = await startRedisServer({
-      args: ["--appendonly", "yes", "--appendfsync", "everysec"],
-    });
+    this.server = await startRedisServer({ args: REDIS_AOF_EVERYSEC });
   }
   env(name: string): Promise<Record<string, string>> {
     // One Redis database number per store (a standalone server has 16).

@@ -1,11 +1,21 @@
 // A private nats-server for tests: free port chosen by the server itself
 // (`-p -1`, read back from its ports file), monitoring on, data in a temp dir.
-// stop() and start() keep the same ports (see restartable-server.ts).
+// stop() and start() keep the same ports (see tools/restartable-server.ts).
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { hasBinary, makeTempDir, tcpOpen, type Child } from "../../tools/process-harness.js";
+import {
+  freePort,
+  hasBinary,
+  makeTempDir,
+  tcpOpen,
+  waitFor,
+  type Child,
+} from "../../tools/process-harness.js";
 import { requireBinary } from "./require-binary.js";
-import { RestartableServerProcess, type RestartableServer } from "./restartable-server.js";
+import {
+  RestartableServerProcess,
+  type RestartableServer,
+} from "../../tools/restartable-server.js";
 
 export interface NatsServer extends RestartableServer {
   /** http://127.0.0.1:<port> of the monitoring endpoint (/varz, /subsz, ...). */
@@ -88,4 +98,72 @@ class NatsServerProcess extends RestartableServerProcess implements NatsServer {
     this.#monitorPort = Number(ports.monitoring.port);
     await child.waitReady(() => tcpOpen(this.#port));
   }
+}
+
+export interface NatsCluster {
+  readonly servers: readonly NatsServer[];
+  /** Every server's client URL, comma-separated, as NATS_URL takes them. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * `size` nats-servers routed into one cluster (`--cluster` on a free port
+ * each, `--routes` to all the others), ready once every server has a route
+ * to every other. Client ports are picked by the servers (`-p -1`).
+ */
+export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  const clusterPorts: number[] = [];
+  for (let i = 0; i < size; i++) clusterPorts.push(await freePort());
+  const routeUrl = (port: number) => `nats://127.0.0.1:${port}`;
+  const servers: NatsServer[] = [];
+  try {
+    for (const port of clusterPorts) {
+      servers.push(
+        await startNatsServer({
+          args: [
+            "--cluster_name",
+            "roomcast-test",
+            "--cluster",
+            routeUrl(port),
+            "--routes",
+            clusterPorts
+              .filter((p) => p !== port)
+              .map(routeUrl)
+              .join(","),
+          ],
+        }),
+      );
+    }
+    await waitFor(
+      async () => {
+        for (const server of servers) {
+          const routez = (await (await fetch(`${server.monitorUrl}/routez`)).json()) as {
+            num_routes?: number;
+          };
+          if ((routez.num_routes ?? 0) < size - 1) return false;
+        }
+        return true;
+      },
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.close()));
+    throw err;
+  }
+  return {
+    servers,
+    url: servers.map((s) => s.url).join(","),
+    close: async () => {
+      await Promise.all(servers.map((s) => s.close()));
+    },
+  };
+}
+
+/** Names of the clients connected to a server (from its /connz). */
+export async function connectedClients(server: NatsServer): Promise<string[]> {
+  const connz = (await (await fetch(`${server.monitorUrl}/connz`)).json()) as {
+    connections?: { name?: string }[];
+  };
+  return (connz.connections ?? []).map((c) => c.name ?? "");
 }

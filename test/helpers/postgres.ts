@@ -30,7 +30,7 @@ export interface PostgresServer {
 const EXTERNAL_URL = "ROOMCAST_TEST_POSTGRES_URL";
 
 /** The folder holding initdb and pg_ctl, or undefined when PostgreSQL is not installed. */
-function binDir(): string | undefined {
+export function binDir(): string | undefined {
   const out = spawnSync("pg_config", ["--bindir"], { encoding: "utf8" });
   const dir = out.status === 0 ? out.stdout.trim() : "";
   if (dir !== "" && existsSync(join(dir, "initdb"))) return dir;
@@ -89,17 +89,21 @@ function postgresIds(): { uid: number; gid: number } | undefined {
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
-class PrivatePostgres implements PostgresServer {
+/** A private server of this harness (see postgres-replicated.ts for a primary and its standby). */
+export class PrivatePostgres implements PostgresServer {
   readonly canRestart = true;
   readonly #bin: string;
   readonly #dir: string;
+  /** Extra `-c name=value` settings for every start. */
+  readonly #settings: readonly string[];
   #port = 0;
   #running = false;
   #databases = 0;
   readonly #cancelExitTask: () => void;
 
-  constructor(bin: string) {
+  constructor(bin: string, settings: readonly string[] = []) {
     this.#bin = bin;
+    this.#settings = settings;
     this.#dir = mkdtempSync(join(tmpdir(), "roomcast-postgres-"));
     const ids = postgresIds();
     if (ids !== undefined) chownSync(this.#dir, ids.uid, ids.gid);
@@ -110,6 +114,52 @@ class PrivatePostgres implements PostgresServer {
 
   get url(): string {
     return `postgres://postgres@127.0.0.1:${this.#port}/roomcast`;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  /**
+   * Makes this server a streaming standby of `primary` (pg_basebackup -R: a
+   * copy of its data and the settings to follow it) and starts it.
+   */
+  async initStandby(primary: PrivatePostgres): Promise<void> {
+    const copy = runAsPostgres(join(this.#bin, "pg_basebackup"), [
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(primary.port),
+      "-U",
+      "postgres",
+      "-D",
+      join(this.#dir, "data"),
+      "-R",
+      "-X",
+      "stream",
+      // A spread checkpoint (the default) can take minutes; the primary is idle.
+      "--checkpoint=fast",
+      "--no-sync",
+    ]);
+    if (!copy.ok) throw new Error(`pg_basebackup failed: ${copy.output}`);
+    await this.#startOnFreePort(false);
+  }
+
+  /** Ends recovery: the standby becomes a primary (pg_ctl promote, waiting for it). */
+  promote(): Promise<void> {
+    const promoted = runAsPostgres(join(this.#bin, "pg_ctl"), [
+      "-D",
+      join(this.#dir, "data"),
+      "-w",
+      "promote",
+    ]);
+    if (!promoted.ok) return Promise.reject(new Error(`pg_ctl promote failed: ${promoted.output}`));
+    return Promise.resolve();
+  }
+
+  /** One statement on the server's `postgres` database. */
+  admin(sql: string): Promise<void> {
+    return this.#admin(sql);
   }
 
   async init(): Promise<void> {
@@ -125,6 +175,10 @@ class PrivatePostgres implements PostgresServer {
       "--no-sync",
     ]);
     if (!init.ok) throw new Error(`initdb failed: ${init.output}`);
+    await this.#startOnFreePort(true);
+  }
+
+  async #startOnFreePort(createDatabase: boolean): Promise<void> {
     // Another process may take the free port between the probe and the bind; try a few.
     let last = "";
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -132,7 +186,7 @@ class PrivatePostgres implements PostgresServer {
       const started = this.#pgCtlStart();
       if (started.ok) {
         this.#running = true;
-        await this.#admin("CREATE DATABASE roomcast");
+        if (createDatabase) await this.#admin("CREATE DATABASE roomcast");
         return;
       }
       last = started.output;
@@ -150,6 +204,7 @@ class PrivatePostgres implements PostgresServer {
       // would lose the last commits that outage tests check for.
       "-c fsync=off",
       "-c max_connections=200",
+      ...this.#settings.map((setting) => `-c ${setting}`),
     ].join(" ");
     return runAsPostgres(join(this.#bin, "pg_ctl"), [
       "-D",

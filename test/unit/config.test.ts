@@ -35,6 +35,25 @@ test("config - postgres needs a URL", () => {
   assert.throws(() => loadConfig({ STORE: "postgres" }), /POSTGRES_URL/);
 });
 
+test("config - POSTGRES_URL may list several hosts, libpq style", () => {
+  const url = "postgres://u@a:5432,b:5433/rc?target_session_attrs=read-write";
+  assert.equal(loadConfig({ STORE: "postgres", POSTGRES_URL: url }).POSTGRES_URL, url);
+  assert.throws(
+    () =>
+      loadConfig({ STORE: "postgres", POSTGRES_URL: "postgres://a,b/rc?target_session_attrs=x" }),
+    /POSTGRES_URL=.*target_session_attrs/,
+  );
+});
+
+test("config - a Redis Cluster broker needs the Redis store's own server", () => {
+  const cluster = { BROKER: "redis", REDIS_CLUSTER: "true", REDIS_URL: "redis://a:1,redis://b:2" };
+  assert.throws(() => loadConfig({ ...cluster, STORE: "redis" }), /STORE_REDIS_URL/);
+  assert.equal(
+    loadConfig({ ...cluster, STORE: "redis", STORE_REDIS_URL: "redis://c:3" }).REDIS_CLUSTER,
+    true,
+  );
+});
+
 test("config - origins list", () => {
   const c = loadConfig({ ALLOWED_ORIGINS: "https://a.example, http://localhost:3000" });
   assert.deepEqual(c.ALLOWED_ORIGINS, ["https://a.example", "http://localhost:3000"]);

@@ -19,9 +19,11 @@ const contract: Record<string, readonly string[]> = {
   roomcast_broker_publish_failures_total: [],
   roomcast_broker_reconnects_total: [],
   roomcast_slow_consumer_closes_total: ["reason"],
+  roomcast_handshakes_shed_total: ["reason"],
   roomcast_replay_messages: [],
   roomcast_upgrades_total: ["status"],
   roomcast_rate_limit_fallback: [],
+  roomcast_circuit_open: ["dependency"],
 };
 
 async function series(m: Metrics) {

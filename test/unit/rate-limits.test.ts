@@ -69,6 +69,16 @@ describe("rate limits - config", () => {
       "postgres",
     );
     assert.equal(rateLimitBackend(loadConfig({ STORE: "memory" })), undefined);
+    // A Redis Cluster's seed list is no place for the limiter: the SQL store, or its own Redis.
+    const cluster = { BROKER: "redis", REDIS_CLUSTER: "true" };
+    assert.equal(
+      rateLimitBackend(loadConfig({ ...cluster, STORE: "postgres", POSTGRES_URL: pgUrl })),
+      "postgres",
+    );
+    assert.equal(
+      rateLimitBackend(loadConfig({ ...cluster, RATE_LIMIT_REDIS_URL: "redis://r:6379" })),
+      "redis",
+    );
   });
 });
 

@@ -12,6 +12,10 @@ export const BrokerErrorCode = {
   ConnectFailed: "connect_failed",
   /** A publish, subscribe or unsubscribe failed at the broker. */
   OperationFailed: "operation_failed",
+  /** A call did not complete within BROKER_TIMEOUT (it may still complete later). */
+  Timeout: "timeout",
+  /** The circuit breaker is open after repeated failures: the call was not made. */
+  CircuitOpen: "circuit_open",
   /** A room id outside the protocol's alphabet, or a bad prefix. */
   InvalidName: "invalid_name",
 } as const;

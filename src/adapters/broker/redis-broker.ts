@@ -4,15 +4,26 @@
 // `sharded`, which spreads channels over a Redis Cluster's shards instead of
 // broadcasting every message to every node of the cluster. Channel names are
 // the same as the NATS subjects: <prefix>.room.<encoded id>, <prefix>.control.
-import { Redis, type RedisOptions } from "ioredis";
+//
+// With `cluster`, both connections are ioredis Cluster clients seeded from the
+// comma-separated URLs: they follow slot moves and failovers by themselves.
+// A Cluster always uses sharded pub/sub: ioredis sends a keyless PUBLISH to a
+// random node each time, and the cluster bus then forwards it, so two
+// publishes of one room could arrive out of order (the contract suite saw it);
+// SPUBLISH goes to the shard that owns the channel, where SSUBSCRIBE listens
+// (ioredis `shardedSubscribers`: one subscriber connection per shard), and
+// keeps each room's traffic on that shard instead of every node.
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 import type { BrokerCapabilities } from "../../ports/broker.js";
 import { silentLogger, type Logger } from "../../observability/logging.js";
 import { BrokerBase, type Detach } from "./broker-base.js";
 import { BrokerError, BrokerErrorCode } from "./broker-error.js";
 
 export interface RedisBrokerOptions {
-  /** Server URL, e.g. redis://127.0.0.1:6379. */
+  /** Server URL, e.g. redis://127.0.0.1:6379; with `cluster`, seed nodes comma-separated. */
   readonly url: string;
+  /** Talk to a Redis Cluster (ioredis.Cluster, always sharded pub/sub) instead of one server. Default false. */
+  readonly cluster?: boolean;
   /** Channel prefix. Default "roomcast". */
   readonly prefix?: string;
   /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+). Default false. */
@@ -24,12 +35,26 @@ export interface RedisBrokerOptions {
   readonly reconnectMaxMs?: number;
 }
 
+type Connection = Redis | Cluster;
+
+/** Seed nodes of a Cluster: host and port of each comma-separated redis:// URL. */
+function clusterSeeds(urls: string): { host: string; port: number }[] {
+  return urls
+    .split(",")
+    .map((u) => u.trim())
+    .filter((u) => u.length > 0)
+    .map((u) => {
+      const url = new URL(u);
+      return { host: url.hostname, port: Number(url.port === "" ? 6379 : url.port) };
+    });
+}
+
 export class RedisBroker extends BrokerBase {
   readonly capabilities: BrokerCapabilities = { distributed: true };
   readonly #options: RedisBrokerOptions;
   readonly #sharded: boolean;
-  #pub: Redis | undefined;
-  #sub: Redis | undefined;
+  #pub: Connection | undefined;
+  #sub: Connection | undefined;
 
   constructor(options: RedisBrokerOptions) {
     super({
@@ -39,7 +64,7 @@ export class RedisBroker extends BrokerBase {
       connected: false,
     });
     this.#options = options;
-    this.#sharded = options.sharded ?? false;
+    this.#sharded = (options.sharded ?? false) || options.cluster === true;
   }
 
   async open(): Promise<void> {
@@ -55,30 +80,36 @@ export class RedisBroker extends BrokerBase {
         return Math.round(cap / 2 + (Math.random() * cap) / 2);
       },
     };
-    const pub = new Redis(this.#options.url, {
+    // At most once: a publish fails fast while disconnected and is never
+    // re-sent after a reconnect (a re-send could deliver it twice).
+    const pubOptions: RedisOptions = {
       ...common,
       connectionName: "roomcast-pub",
-      // At most once: a publish fails fast while disconnected and is never
-      // re-sent after a reconnect (a re-send could deliver it twice).
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-    });
-    const sub = new Redis(this.#options.url, {
+    };
+    // Subscriptions outlive reconnects: ioredis re-sends SUBSCRIBE and
+    // SSUBSCRIBE for every channel on reconnect (5.x does both), and a
+    // subscribe issued while disconnected waits for the connection.
+    const subOptions: RedisOptions = {
       ...common,
       connectionName: "roomcast-sub",
-      // Subscriptions outlive reconnects: ioredis re-sends SUBSCRIBE and
-      // SSUBSCRIBE for every channel on reconnect (5.x does both), and a
-      // subscribe issued while disconnected waits for the connection.
       autoResubscribe: true,
       maxRetriesPerRequest: null,
-    });
+    };
+    const pub = this.#connect(pubOptions, false);
+    const sub = this.#connect(subOptions, true);
     this.#pub = pub;
     this.#sub = sub;
     for (const [role, conn] of [
       ["pub", pub],
       ["sub", sub],
     ] as const) {
+      // A Cluster also reports each node's own failures; the Cluster's state is what counts.
+      conn.on("node error", (err: Error) =>
+        this.log.debug({ err, role }, "Redis Cluster node error"),
+      );
       // Every failed reconnect attempt emits an error; the state change itself is logged once.
       conn.on("error", (err: Error) => this.log.debug({ err, role }, "Redis connection error"));
       for (const event of ["ready", "close", "end", "reconnecting"]) {
@@ -117,7 +148,7 @@ export class RedisBroker extends BrokerBase {
   }
 
   protected async release(): Promise<void> {
-    const conns = [this.#pub, this.#sub].filter((c): c is Redis => c !== undefined);
+    const conns = [this.#pub, this.#sub].filter((c): c is Connection => c !== undefined);
     this.#pub = undefined;
     this.#sub = undefined;
     await Promise.all(conns.map(closeConnection));
@@ -143,7 +174,30 @@ export class RedisBroker extends BrokerBase {
     };
   }
 
-  #connections(): { pub: Redis; sub: Redis } {
+  /** One server, or a Cluster seeded from the comma-separated URLs. */
+  #connect(options: RedisOptions, subscriber: boolean): Connection {
+    if (this.#options.cluster !== true) return new Redis(this.#options.url, options);
+    const { retryStrategy, lazyConnect, maxRetriesPerRequest, ...rest } = options;
+    // The offline queue stays on for a Cluster, publisher included: with it
+    // off, ioredis.Cluster re-routes the publishes that reach a shard whose
+    // connection is still opening, and they overtake later ones (seen here:
+    // a few inversions in 2000 back-to-back publishes). At most once still
+    // holds: BrokerBase refuses publishes while the broker is disconnected,
+    // and a late one is dropped by offset at the receiver.
+    const node: RedisOptions = { ...rest, enableOfflineQueue: true };
+    const cluster: ClusterOptions = {
+      lazyConnect,
+      enableOfflineQueue: true,
+      redisOptions: node,
+      clusterRetryStrategy: (attempt) => retryStrategy?.(attempt) ?? null,
+      ...(maxRetriesPerRequest !== undefined && { maxRetriesPerRequest }),
+      // ssubscribe goes to a subscriber connection on the shard owning the channel.
+      ...(subscriber && this.#sharded && { shardedSubscribers: true }),
+    };
+    return new Cluster(clusterSeeds(this.#options.url), cluster);
+  }
+
+  #connections(): { pub: Connection; sub: Connection } {
     if (this.#pub === undefined || this.#sub === undefined) {
       throw new BrokerError(BrokerErrorCode.NotOpen, "broker is not open");
     }
@@ -174,7 +228,7 @@ export class RedisBroker extends BrokerBase {
 }
 
 /** Ends a connection cleanly when it is up (QUIT), at once when it is not. */
-async function closeConnection(conn: Redis): Promise<void> {
+async function closeConnection(conn: Connection): Promise<void> {
   if (conn.status === "end") return;
   const ended = new Promise<void>((resolve) => conn.once("end", () => resolve()));
   if (conn.status === "ready") {

@@ -8,7 +8,7 @@
 // creates it with idempotent DDL under an advisory lock, so nodes starting
 // together do not race on CREATE TABLE. Rows at rest (tat in the past) are
 // deleted by a sweep every minute.
-import pg from "pg";
+import { PrimaryPool } from "../store/postgres-primary.js";
 import type {
   Clock,
   Decision,
@@ -59,7 +59,7 @@ export interface PostgresLimiterOptions {
 export class PostgresLimiter implements RateLimiter {
   readonly capabilities: RateLimiterCapabilities = { shared: true };
   readonly #opts: PostgresLimiterOptions;
-  #pool: pg.Pool | undefined;
+  #pool: PrimaryPool | undefined;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(opts: PostgresLimiterOptions) {
@@ -69,8 +69,8 @@ export class PostgresLimiter implements RateLimiter {
   async open(): Promise<void> {
     if (this.#pool !== undefined) return;
     const timeout = this.#opts.timeoutMs ?? 2000;
-    const pool = new pg.Pool({
-      connectionString: this.#opts.url,
+    // Several hosts in POSTGRES_URL: the limiter follows the primary like the store.
+    const pool = new PrimaryPool(this.#opts.url, {
       max: this.#opts.poolSize ?? 4,
       connectionTimeoutMillis: timeout,
       statement_timeout: timeout,
@@ -78,7 +78,6 @@ export class PostgresLimiter implements RateLimiter {
       keepAlive: true,
       application_name: "roomcast-ratelimit",
     });
-    pool.on("error", () => undefined); // the pool drops the client; the next call reconnects
     const client = await pool.connect();
     try {
       await client.query("BEGIN");
@@ -100,7 +99,7 @@ export class PostgresLimiter implements RateLimiter {
     this.#sweeper.unref();
   }
 
-  #conn(): pg.Pool {
+  #conn(): PrimaryPool {
     if (this.#pool === undefined) throw new Error("postgres limiter is not open");
     return this.#pool;
   }

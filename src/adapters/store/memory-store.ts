@@ -109,13 +109,16 @@ export class MemoryStore implements Store {
     tokenHash: string,
     newTokenHash: string,
     expiresAt: number,
+    userId: string,
   ): Promise<SessionRecord | undefined> {
     return run(() => {
       this.#check();
       const memberId = this.#byToken.get(tokenHash);
       if (memberId === undefined) return undefined;
-      this.#byToken.delete(tokenHash);
       const s = this.#sessions.get(memberId);
+      if (s !== undefined && s.tokenHash === tokenHash && s.record.userId !== userId)
+        return undefined;
+      this.#byToken.delete(tokenHash);
       if (s === undefined || s.tokenHash !== tokenHash || s.expiresAt <= Date.now())
         return undefined;
       s.tokenHash = newTokenHash;

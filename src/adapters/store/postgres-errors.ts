@@ -45,6 +45,9 @@ export function postgresErrorCode(err: unknown): StoreErrorCode {
     return StoreErrorCode.Failed;
   }
   if (SOCKET_UNAVAILABLE.has(code)) return StoreErrorCode.Unavailable;
+  // postgres-primary.ts: no host of a multi-host POSTGRES_URL is a writable primary.
+  if (err instanceof Error && err.name === "PrimaryNotFoundError")
+    return StoreErrorCode.Unavailable;
   if (err instanceof Error) {
     // query_timeout: the server stopped answering a running query.
     if (err.message === "Query read timeout") return StoreErrorCode.Timeout;

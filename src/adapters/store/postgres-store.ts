@@ -23,8 +23,10 @@ import { decodeRooms, encodeRooms } from "./session-rooms.js";
 import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
 import { messageFromRow, type MessageColumns } from "./message-row.js";
 import { toStoreError } from "./postgres-errors.js";
+import { PrimaryPool } from "./postgres-primary.js";
 
 export interface PostgresStoreOptions {
+  /** One host, or several with target_session_attrs for failover (see postgres-primary.ts). */
   readonly url: string;
   readonly poolSize: number;
   /** How long a (room, messageId) is remembered after its first append (DEDUP_WINDOW). */
@@ -44,7 +46,7 @@ export class PostgresStore implements Store {
   readonly #url: string;
   readonly #poolSize: number;
   readonly #timeoutMs: number;
-  #pool: pg.Pool | undefined;
+  #pool: PrimaryPool | undefined;
   readonly #batcher: AppendBatcher;
   #closed = false;
 
@@ -58,7 +60,7 @@ export class PostgresStore implements Store {
     );
   }
 
-  #ready(): pg.Pool {
+  #ready(): PrimaryPool {
     if (this.#closed) throw new StoreError(StoreErrorCode.Unavailable, "postgres store is closed");
     if (this.#pool === undefined)
       throw new StoreError(StoreErrorCode.Unavailable, "postgres store is not open");
@@ -68,20 +70,30 @@ export class PostgresStore implements Store {
   async open(): Promise<void> {
     if (this.#closed) throw new StoreError(StoreErrorCode.Unavailable, "postgres store is closed");
     if (this.#pool !== undefined) return;
-    await this.migrate();
-    const pool = new pg.Pool({
-      connectionString: this.#url,
+    const pool = this.#primaryPool({
       max: this.#poolSize,
-      connectionTimeoutMillis: this.#timeoutMs,
       statement_timeout: this.#timeoutMs,
       query_timeout: this.#timeoutMs + 1000,
       keepAlive: true,
       application_name: "roomcast",
     });
-    // An idle client whose server went away emits here; without a listener
-    // the process would crash. The pool drops it and the next call reconnects.
-    pool.on("error", () => undefined);
+    try {
+      await this.#migrate(await pool.url());
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw toStoreError("migrate", err);
+    }
     this.#pool = pool;
+  }
+
+  #primaryPool(config: Omit<pg.PoolConfig, "connectionString">): PrimaryPool {
+    try {
+      return new PrimaryPool(this.#url, { connectionTimeoutMillis: this.#timeoutMs, ...config });
+    } catch (err) {
+      throw new StoreError(StoreErrorCode.Failed, "POSTGRES_URL is not a PostgreSQL URL", {
+        cause: err,
+      });
+    }
   }
 
   /**
@@ -90,8 +102,19 @@ export class PostgresStore implements Store {
    * open() and by `npm run migrate`.
    */
   async migrate(): Promise<number[]> {
+    const locator = this.#primaryPool({ max: 1 });
+    try {
+      return await this.#migrate(await locator.url());
+    } catch (err) {
+      throw toStoreError("migrate", err);
+    } finally {
+      await locator.end().catch(() => undefined);
+    }
+  }
+
+  async #migrate(url: string): Promise<number[]> {
     const client = new pg.Client({
-      connectionString: this.#url,
+      connectionString: url,
       connectionTimeoutMillis: this.#timeoutMs,
       application_name: "roomcast-migrate",
     });
@@ -170,16 +193,18 @@ export class PostgresStore implements Store {
     tokenHash: string,
     newTokenHash: string,
     expiresAt: number,
+    userId: string,
   ): Promise<SessionRecord | undefined> {
     // Single use: the UPDATE locks the row; a concurrent resume of the same
     // hash waits, then re-checks `token_hash = $3` on the new row version,
-    // which no longer matches, and updates nothing.
+    // which no longer matches, and updates nothing. Another user's row is
+    // not touched.
     const { rows } = await this.#query<{ member_id: string; user_id: string; rooms: string }>(
       "resumeSession",
       `UPDATE sessions SET token_hash = $1, expires_at = $2
-       WHERE token_hash = $3 AND expires_at > $4
+       WHERE token_hash = $3 AND expires_at > $4 AND user_id = $5
        RETURNING member_id, user_id, rooms::text AS rooms`,
-      [newTokenHash, ms(expiresAt), tokenHash, ms(Date.now())],
+      [newTokenHash, ms(expiresAt), tokenHash, ms(Date.now()), userId],
     );
     const row = rows[0];
     if (row === undefined) return undefined;

@@ -95,11 +95,13 @@ return before - redis.call('XLEN', KEYS[2])
 
 /**
  * resume (the compare-and-set that makes a token single-use): KEYS session.
- * ARGV oldHash, newHash, expiresAt, now. Returns {userId, rooms} or nil.
+ * ARGV oldHash, newHash, expiresAt, now, userId. Returns {userId, rooms} or
+ * nil (another user's session is left untouched).
  */
 export const RESUME = `
 local s = redis.call('HMGET', KEYS[1], 'token', 'exp', 'user', 'rooms')
 if not s[1] or s[1] ~= ARGV[1] or tonumber(s[2]) <= tonumber(ARGV[4]) then return nil end
+if (s[3] or '') ~= ARGV[5] then return nil end
 redis.call('HSET', KEYS[1], 'token', ARGV[2], 'exp', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 return {s[3], s[4]}

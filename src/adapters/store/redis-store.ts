@@ -272,6 +272,7 @@ export class RedisStore implements Store {
     tokenHash: string,
     newTokenHash: string,
     expiresAt: number,
+    userId: string,
   ): Promise<SessionRecord | undefined> {
     const at = ms(expiresAt);
     const memberId = await this.#call("resumeSession", (r) => r.get(this.#tokenKey(tokenHash)));
@@ -289,6 +290,7 @@ export class RedisStore implements Store {
       newTokenHash,
       at,
       ms(Date.now()),
+      userId,
     ])) as [string, string] | null;
     if (won === null) return undefined;
     await this.#call("resumeSession", (r) => r.del(this.#tokenKey(tokenHash)));

@@ -211,6 +211,7 @@ export class SpannerStore implements Store {
     tokenHash: string,
     newTokenHash: string,
     expiresAt: number,
+    userId: string,
   ): Promise<SessionRecord | undefined> {
     // Single use: the transaction reads the row through the index and
     // rewrites its hash; of two resumes of one hash, the one that commits
@@ -218,9 +219,9 @@ export class SpannerStore implements Store {
     const row = await this.#transact("resumeSession", async (tx) => {
       const [rows] = await tx.run({
         sql: `SELECT MemberId, UserId, Rooms FROM Sessions@{FORCE_INDEX=SessionsByTokenHash}
-                WHERE TokenHash = @hash AND ExpiresAtMs > @now`,
-        params: { hash: tokenHash, now: String(Date.now()) },
-        types: { hash: "string", now: "int64" },
+                WHERE TokenHash = @hash AND ExpiresAtMs > @now AND UserId = @user`,
+        params: { hash: tokenHash, now: String(Date.now()), user: userId },
+        types: { hash: "string", now: "int64", user: "string" },
         json: true,
       });
       const found = rows[0] as { MemberId: string; UserId: string; Rooms: string } | undefined;

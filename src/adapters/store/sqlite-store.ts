@@ -106,11 +106,11 @@ class Statements {
     );
     // One UPDATE ... RETURNING under the write lock: the old hash matches at most once, ever.
     this.resumeSession = db.prepare<
-      [string, number, string, number],
+      [string, number, string, number, string],
       { member_id: string; user_id: string; rooms: string }
     >(
       `UPDATE sessions SET token_hash = ?, expires_at = ?
-       WHERE token_hash = ? AND expires_at > ?
+       WHERE token_hash = ? AND expires_at > ? AND user_id = ?
        RETURNING member_id, user_id, rooms`,
     );
     this.saveSession = db.prepare<[string, number, string, number]>(
@@ -297,10 +297,11 @@ export class SqliteStore implements Store {
     tokenHash: string,
     newTokenHash: string,
     expiresAt: number,
+    userId: string,
   ): Promise<SessionRecord | undefined> {
     return run("resumeSession", () => {
       const [, s] = this.#ready();
-      const row = s.resumeSession.get(newTokenHash, expiresAt, tokenHash, Date.now());
+      const row = s.resumeSession.get(newTokenHash, expiresAt, tokenHash, Date.now(), userId);
       if (row === undefined) return undefined;
       return { memberId: row.member_id, userId: row.user_id, rooms: decodeRooms(row.rooms) };
     });

@@ -1,9 +1,9 @@
-// What the private nats-server and redis-server of the tests share: one child
-// process at a time with its log and files in a temp dir, killed with the test
-// process; stop() and start() keep the same address, for reconnect and chaos
-// tests.
+// What the private nats-server and redis-server of the tests (and the
+// benchmark's redis-server) share: one child process at a time with its log
+// and files in a temp dir, killed with the process that started it; stop() and
+// start() keep the same address, for reconnect and chaos tests.
 import { join } from "node:path";
-import { removeTempDir, spawnChild, type Child } from "../../tools/process-harness.js";
+import { removeTempDir, spawnChild, type Child } from "./process-harness.js";
 
 export interface RestartableServer {
   /** <scheme>://127.0.0.1:<port> */
@@ -15,6 +15,8 @@ export interface RestartableServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Stops the server and removes its temp dir. */
   close(): Promise<void>;
+  /** Sends a signal and returns at once: SIGSTOP and SIGCONT make a hang, not a refusal. */
+  signal(signal: NodeJS.Signals): void;
 }
 
 export abstract class RestartableServerProcess implements RestartableServer {
@@ -24,9 +26,12 @@ export abstract class RestartableServerProcess implements RestartableServer {
   readonly #binary: string;
   #child: Child | undefined;
 
-  protected constructor(binary: string, dir: string) {
+  readonly #cpus: string | undefined;
+
+  protected constructor(binary: string, dir: string, cpus?: string) {
     this.#binary = binary;
     this.dir = dir;
+    this.#cpus = cpus;
   }
 
   /** The server's arguments for this start (the address it must keep included). */
@@ -40,6 +45,7 @@ export abstract class RestartableServerProcess implements RestartableServer {
     const child = spawnChild(this.#binary, this.args(), {
       logFile: join(this.dir, `${this.#binary}.log`),
       killOnSignals: true,
+      ...(this.#cpus === undefined ? {} : { cpus: this.#cpus }),
     });
     this.#child = child;
     try {
@@ -56,7 +62,12 @@ export abstract class RestartableServerProcess implements RestartableServer {
     await child?.stop({ signal });
   }
 
+  signal(signal: NodeJS.Signals): void {
+    this.#child?.child.kill(signal);
+  }
+
   async close(): Promise<void> {
+    // A stopped (SIGSTOP) process still dies of SIGKILL.
     await this.stop("SIGKILL");
     await removeTempDir(this.dir);
   }
