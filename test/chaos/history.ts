@@ -59,5 +59,8 @@ export interface History {
   readonly ops: readonly PublishOp[];
   readonly streams: readonly Stream[];
   /** Each room's stored messages in offset order, with its head. */
-  readonly store: ReadonlyMap<string, { readonly head: number; readonly rows: readonly StoredRow[] }>;
+  readonly store: ReadonlyMap<
+    string,
+    { readonly head: number; readonly rows: readonly StoredRow[] }
+  >;
 }

@@ -313,6 +313,9 @@ describe("chaos checker", () => {
     ]) {
       assert.ok(lines[0]!.includes(` ${col} |`), col);
     }
-    assert.match(lines[2]!, /\| kill \| nats \| 3 kills \| 10 \| 7 \| 3 \| 1 \| 3 \| 0 \|.* pass \|$/);
+    assert.match(
+      lines[2]!,
+      /\| kill \| nats \| 3 kills \| 10 \| 7 \| 3 \| 1 \| 3 \| 0 \|.* pass \|$/,
+    );
   });
 });
