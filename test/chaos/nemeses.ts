@@ -1,0 +1,147 @@
+// The faults a chaos run injects, each a loop that runs until its signal
+// aborts and always leaves the cluster whole when it returns (every node up,
+// the broker and PostgreSQL running), so the run can settle and be checked.
+// Pauses are random within bounds, from the run's seeded generator, so a
+// failing run's schedule can be repeated (the timing of the cluster cannot).
+import { setTimeout as delay } from "node:timers/promises";
+import type { ChaosPeer } from "./chaos-peer.js";
+import type { ChaosCluster } from "./cluster.js";
+
+export interface NemesisContext {
+  readonly cluster: ChaosCluster;
+  /** The publishing peers (a kill lands while the victim's have a burst in flight). */
+  readonly publishers: readonly ChaosPeer[];
+  /** Uniform in [0, 1), seeded. */
+  readonly random: () => number;
+}
+
+export interface Nemesis {
+  readonly name: string;
+  /** What it does, for the docs. */
+  readonly description: string;
+  /** Injects faults until `signal` aborts, then heals; resolves with what it did ("6 kills"). */
+  run(ctx: NemesisContext, signal: AbortSignal): Promise<string>;
+}
+
+/** Waits `ms`, or less when `signal` aborts meanwhile. */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  await delay(ms, undefined, { signal }).catch(() => undefined);
+}
+
+const between = (ctx: NemesisContext, min: number, max: number): number =>
+  Math.round(min + ctx.random() * (max - min));
+
+export const killNodes: Nemesis = {
+  name: "kill-nodes",
+  description:
+    "SIGKILL a random node every 1.5–3 s, while the publishers on it have a burst of 10 " +
+    "messages in flight, and start it again after 0–1 s",
+  async run(ctx, signal) {
+    const { cluster } = ctx;
+    let kills = 0;
+    try {
+      for (;;) {
+        await pause(between(ctx, 1500, 3000), signal);
+        if (signal.aborted) break;
+        const up = cluster.slots.filter((s) => s.server !== undefined);
+        const victim = up[Math.floor(ctx.random() * up.length)];
+        if (victim === undefined) continue;
+        for (const p of ctx.publishers) if (p.node === victim.label) p.burst(10);
+        await delay(between(ctx, 0, 30));
+        await cluster.kill(victim);
+        kills++;
+        await delay(between(ctx, 0, 1000));
+        await cluster.restart(victim);
+      }
+    } finally {
+      for (const slot of cluster.slots) await cluster.restart(slot);
+    }
+    return `${kills} kills`;
+  },
+};
+
+export const restartBroker: Nemesis = {
+  name: "restart-broker",
+  description:
+    "every 2–4 s, stop the broker (SIGKILL or SIGTERM, at random) and start it again " +
+    "after 0.5–2 s on the same port",
+  async run(ctx, signal) {
+    const { broker } = ctx.cluster;
+    let restarts = 0;
+    try {
+      for (;;) {
+        await pause(between(ctx, 2000, 4000), signal);
+        if (signal.aborted) break;
+        await broker.stop(ctx.random() < 0.5 ? "SIGKILL" : "SIGTERM");
+        restarts++;
+        await delay(between(ctx, 500, 2000));
+        await broker.start();
+      }
+    } finally {
+      await broker.start();
+    }
+    return `${restarts} restarts`;
+  },
+};
+
+export const crashStore: Nemesis = {
+  name: "crash-store",
+  description:
+    "every 2–4 s, stop PostgreSQL in immediate mode (a crash: connections cut, no " +
+    "checkpoint) and start it again after 1–2.5 s",
+  async run(ctx, signal) {
+    const pg = ctx.cluster.postgres;
+    let crashes = 0;
+    try {
+      for (;;) {
+        await pause(between(ctx, 2000, 4000), signal);
+        if (signal.aborted) break;
+        await pg.stop("immediate");
+        crashes++;
+        await delay(between(ctx, 1000, 2500));
+        await pg.start();
+      }
+    } finally {
+      await pg.start();
+    }
+    return `${crashes} crashes`;
+  },
+};
+
+export const hangStore: Nemesis = {
+  name: "hang-store",
+  description:
+    "every 2–4 s, SIGSTOP PostgreSQL and all its backends (a hang: connections stay " +
+    "open, nothing answers) and SIGCONT them after 2.5–4 s, longer than STORE_TIMEOUT",
+  async run(ctx, signal) {
+    const pg = ctx.cluster.postgres;
+    let hangs = 0;
+    try {
+      for (;;) {
+        await pause(between(ctx, 2000, 4000), signal);
+        if (signal.aborted) break;
+        await pg.pause();
+        hangs++;
+        await delay(between(ctx, 2500, 4000));
+        await pg.resume();
+      }
+    } finally {
+      await pg.resume();
+    }
+    return `${hangs} hangs`;
+  },
+};
+
+export const nemeses: readonly Nemesis[] = [killNodes, restartBroker, crashStore, hangStore];
+
+/** mulberry32: a small seeded generator, so a run's fault schedule can be repeated. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
