@@ -74,7 +74,10 @@ export async function runScenario(
     await eventually(() => peers.every((p) => p.ready), { timeoutMs: SETTLE_MS }).catch(() =>
       problems.push(
         `stalled: peers not reconnected within ${SETTLE_MS} ms: ` +
-          peers.filter((p) => !p.ready).map((p) => p.name),
+          peers
+            .filter((p) => !p.ready)
+            .map((p) => p.name)
+            .join(", "),
       ),
     );
     await eventually(() => publishers.every((p) => p.unacked === 0), {
