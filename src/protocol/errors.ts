@@ -30,7 +30,8 @@ export const errorDescriptions: Record<ErrorCode, string> = {
   unauthorized: "The token is missing, invalid, expired or for another user.",
   too_many_rooms: "Joining would exceed MAX_ROOMS_PER_MEMBER.",
   rate_limited: "Too many requests; retry after retry_after_ms.",
-  unavailable: "A dependency (the store) is down; retry after retry_after_ms. Nothing was stored.",
+  unavailable:
+    "A dependency (the store) is down or timed out; retry after retry_after_ms with the same message_id.",
   offset_out_of_range: "since.offset is beyond the room's head; the join is refused.",
   internal: "An unexpected server fault; the request may be retried.",
   too_large: "The request body is larger than the server accepts (HTTP API, 413).",

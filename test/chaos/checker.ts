@@ -51,7 +51,9 @@ export interface CheckResult {
 export interface CheckOptions {
   /**
    * Refusal codes after which the message may still have been stored (the
-   * rest promise it was not). docs/errors.md: `internal` only.
+   * rest promise it was not). Default, as docs/errors.md says: `internal`,
+   * and `unavailable` (a store that timed out may commit the append after
+   * the answer; the hang-store nemesis found this).
    */
   readonly maybeStoredCodes?: readonly string[];
   /** Problems described per kind (default 5). */
@@ -61,7 +63,7 @@ export interface CheckOptions {
 type Kind = "lost" | "duplicated" | "phantom" | "orderViolations" | "gaps" | "stalled";
 
 export function checkHistory(history: History, options: CheckOptions = {}): CheckResult {
-  const maybeStored = new Set(options.maybeStoredCodes ?? ["internal"]);
+  const maybeStored = new Set(options.maybeStoredCodes ?? ["internal", "unavailable"]);
   const perKind = options.examplesPerKind ?? 5;
   const counts: CheckCounts = {
     operations: 0,
