@@ -1,12 +1,13 @@
 // A three-node Roomcast cluster for chaos runs: real server processes on one
 // broker (its private server from the harness) and a private PostgreSQL, each
-// node in a slot that keeps its name across kills and restarts. A node may
-// reach its broker and its store through something in between (`via`: a TCP
-// proxy per node and dependency), so a nemesis can slow down or cut one
-// node's links without touching the others.
+// node in a slot that keeps its name across kills and restarts. With
+// `proxied`, each node reaches its broker and its store through a TCP proxy
+// of its own (test/helpers/tcp-proxy.ts), so a nemesis can slow down, cut or
+// hang one node's links without touching the others.
 import type { BrokerServer } from "../helpers/brokers.js";
 import type { PostgresServer } from "../helpers/postgres.js";
 import { RATE_LIMITS_OFF, startServer, type ServerProcess } from "../helpers/server.js";
+import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 import type { LiveNode } from "./chaos-peer.js";
 
 export interface BrokerKind {
@@ -30,18 +31,17 @@ export interface ClusterOptions {
   readonly nodes?: number;
   /** Extra node settings. */
   readonly env?: Readonly<Record<string, string>>;
-  /**
-   * Where node `slot` connects to reach `dependency` at `target`; called once
-   * per slot and dependency. Absent: directly.
-   */
-  readonly via?: (slot: string, dependency: Dependency, target: Endpoint) => Promise<Endpoint>;
+  /** Each node dials its dependencies through proxies of its own (else directly). */
+  readonly proxied?: boolean;
 }
 
 export interface Slot {
   readonly label: string;
   server: ServerProcess | undefined;
   /** What this slot's node dials for each dependency. */
-  readonly links: Map<Dependency, Endpoint>;
+  readonly links: ReadonlyMap<Dependency, Endpoint>;
+  /** The proxies in front of its dependencies (none when not proxied); they outlive restarts. */
+  readonly proxies: ReadonlyMap<Dependency, TcpProxy>;
 }
 
 /** Node settings every chaos run uses (besides the broker's and the store's). */
@@ -90,15 +90,18 @@ export class ChaosCluster {
       };
       const slots: Slot[] = [];
       for (let i = 0; i < (opts.nodes ?? 3); i++) {
-        const label = `n${i}`;
         const links = new Map<Dependency, Endpoint>();
+        const proxies = new Map<Dependency, TcpProxy>();
+        slots.push({ label: `n${i}`, server: undefined, links, proxies });
         for (const dep of ["broker", "store"] as const) {
-          links.set(
-            dep,
-            opts.via === undefined ? targets[dep] : await opts.via(label, dep, targets[dep]),
-          );
+          if (opts.proxied === true) {
+            const proxy = await startTcpProxy(targets[dep]);
+            proxies.set(dep, proxy);
+            links.set(dep, { host: proxy.host, port: proxy.port });
+          } else {
+            links.set(dep, targets[dep]);
+          }
         }
-        slots.push({ label, server: undefined, links });
       }
       cluster = new ChaosCluster(
         opts.broker,
@@ -156,6 +159,7 @@ export class ChaosCluster {
 
   async close(): Promise<void> {
     for (const slot of this.slots) await this.kill(slot);
+    for (const slot of this.slots) for (const proxy of slot.proxies.values()) await proxy.close();
     await this.broker.close();
   }
 }

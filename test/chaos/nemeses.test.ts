@@ -58,6 +58,7 @@ for (const kind of brokerKinds) {
         broker: kind,
         postgres: await postgres(),
         name: kind.name,
+        proxied: true,
       });
     });
     after(async () => {

@@ -5,7 +5,8 @@
 // failing run's schedule can be repeated (the timing of the cluster cannot).
 import { setTimeout as delay } from "node:timers/promises";
 import type { ChaosPeer } from "./chaos-peer.js";
-import type { ChaosCluster } from "./cluster.js";
+import type { ChaosCluster, Dependency } from "./cluster.js";
+import type { TcpProxy } from "../helpers/tcp-proxy.js";
 
 export interface NemesisContext {
   readonly cluster: ChaosCluster;
@@ -34,26 +35,34 @@ const between = (ctx: NemesisContext, min: number, max: number): number =>
 export const killNodes: Nemesis = {
   name: "kill-nodes",
   description:
-    "SIGKILL a random node every 1.5–3 s, while the publishers on it have a burst of 10 " +
-    "messages in flight, and start it again after 0–1 s",
+    "SIGKILL a random node every 1–2 s, while the publishers on it have a burst of 10 " +
+    "messages in flight, and start it again after 0–1 s (in the background, so a second " +
+    "node may die while the first restarts; one always stays up)",
   async run(ctx, signal) {
     const { cluster } = ctx;
     let kills = 0;
+    const restarts = new Map<string, Promise<void>>();
     try {
       for (;;) {
-        await pause(between(ctx, 1500, 3000), signal);
+        await pause(between(ctx, 1000, 2000), signal);
         if (signal.aborted) break;
-        const up = cluster.slots.filter((s) => s.server !== undefined);
-        const victim = up[Math.floor(ctx.random() * up.length)];
-        if (victim === undefined) continue;
+        const up = cluster.slots.filter((s) => s.server !== undefined && !restarts.has(s.label));
+        if (up.length < 2) continue;
+        const victim = up[Math.floor(ctx.random() * up.length)]!;
         for (const p of ctx.publishers) if (p.node === victim.label) p.burst(10);
         await delay(between(ctx, 0, 30));
         await cluster.kill(victim);
         kills++;
-        await delay(between(ctx, 0, 1000));
-        await cluster.restart(victim);
+        const wait = between(ctx, 0, 1000);
+        restarts.set(
+          victim.label,
+          delay(wait)
+            .then(() => cluster.restart(victim))
+            .finally(() => restarts.delete(victim.label)),
+        );
       }
     } finally {
+      await Promise.allSettled(restarts.values());
       for (const slot of cluster.slots) await cluster.restart(slot);
     }
     return `${kills} kills`;
@@ -132,7 +141,79 @@ export const hangStore: Nemesis = {
   },
 };
 
-export const nemeses: readonly Nemesis[] = [killNodes, restartBroker, crashStore, hangStore];
+/** Every slot's proxy in front of `dependency`. */
+function proxiesOf(ctx: NemesisContext, dependency?: Dependency): TcpProxy[] {
+  const all = ctx.cluster.slots.flatMap((s) =>
+    [...s.proxies].filter(([dep]) => dependency === undefined || dep === dependency),
+  );
+  if (all.length === 0) throw new Error("this nemesis needs a proxied cluster");
+  return all.map(([, proxy]) => proxy);
+}
+
+export const slowLinks: Nemesis = {
+  name: "slow-links",
+  description:
+    "every 1–2 s, give one random node's link to the broker or to PostgreSQL 20–300 ms of " +
+    "latency (plus up to 100 ms of jitter), and bring another back to none",
+  async run(ctx, signal) {
+    const proxies = proxiesOf(ctx);
+    let changes = 0;
+    try {
+      for (;;) {
+        await pause(between(ctx, 1000, 2000), signal);
+        if (signal.aborted) break;
+        const slow = proxies[Math.floor(ctx.random() * proxies.length)]!;
+        slow.setLatency(between(ctx, 20, 300), between(ctx, 0, 100));
+        proxies[Math.floor(ctx.random() * proxies.length)]?.setLatency(0);
+        changes++;
+      }
+    } finally {
+      for (const proxy of proxies) proxy.setLatency(0);
+    }
+    return `${changes} latency changes`;
+  },
+};
+
+export const cutLinks: Nemesis = {
+  name: "cut-links",
+  description:
+    "every 1.5–3 s, cut one random node's link to the broker or to PostgreSQL: either drop " +
+    "its connections and refuse new ones for 0.5–2 s, or hang it (connections stay open, " +
+    "no byte passes) for 1–3 s; then restore it",
+  async run(ctx, signal) {
+    const proxies = proxiesOf(ctx);
+    let cuts = 0;
+    try {
+      for (;;) {
+        await pause(between(ctx, 1500, 3000), signal);
+        if (signal.aborted) break;
+        const link = proxies[Math.floor(ctx.random() * proxies.length)]!;
+        if (ctx.random() < 0.5) {
+          link.setMode("down");
+          link.resetAll();
+          await delay(between(ctx, 500, 2000));
+        } else {
+          link.setMode("hang");
+          await delay(between(ctx, 1000, 3000));
+        }
+        link.setMode("up");
+        cuts++;
+      }
+    } finally {
+      for (const proxy of proxies) proxy.setMode("up");
+    }
+    return `${cuts} cuts`;
+  },
+};
+
+export const nemeses: readonly Nemesis[] = [
+  killNodes,
+  restartBroker,
+  crashStore,
+  hangStore,
+  slowLinks,
+  cutLinks,
+];
 
 /** mulberry32: a small seeded generator, so a run's fault schedule can be repeated. */
 export function seededRandom(seed: number): () => number {
