@@ -4,7 +4,7 @@
 // fails on any lost acknowledged message, duplicate, order violation or
 // unexplained gap.
 //
-// In `npm test` each nemesis runs ROOMCAST_CHAOS_SECONDS (default 10) on one
+// In `npm test` each nemesis runs ROOMCAST_CHAOS_SECONDS (default 8) on one
 // cluster per broker. `npm run chaos` runs the long campaign: the same file
 // with more seconds per nemesis and ROOMCAST_CHAOS_REPORT naming the file
 // (docs/reliability.md) that gets the results table. ROOMCAST_CHAOS_SEED
@@ -21,7 +21,7 @@ import { writeResults } from "./report.js";
 import { runScenario } from "./scenario.js";
 
 const env = process.env;
-const SECONDS = Number(env["ROOMCAST_CHAOS_SECONDS"] ?? 10);
+const SECONDS = Number(env["ROOMCAST_CHAOS_SECONDS"] ?? 8);
 const SEED = Number(env["ROOMCAST_CHAOS_SEED"] ?? Math.floor(Math.random() * 2 ** 31));
 const REPORT = env["ROOMCAST_CHAOS_REPORT"];
 const pick = (names: string | undefined) =>
