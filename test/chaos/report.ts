@@ -1,6 +1,7 @@
 // Writes a chaos campaign's results table into docs/reliability.md, between
 // its markers, with the command and the seed that produced it.
 import { readFile, writeFile } from "node:fs/promises";
+import { format, resolveConfig } from "prettier";
 import { formatTable, type ResultRow } from "./checker.js";
 
 const BEGIN = "<!-- chaos-results:begin -->";
@@ -34,9 +35,8 @@ export async function writeResults(
   const end = text.indexOf(END);
   if (begin < 0 || end < begin) throw new Error(`${file} has no ${BEGIN} ... ${END} section`);
   const section = resultsSection(rows, info).join("\n");
-  await writeFile(
-    file,
-    `${text.slice(0, begin + BEGIN.length)}\n${section}\n${text.slice(end)}`,
-    "utf8",
-  );
+  const updated = `${text.slice(0, begin + BEGIN.length)}\n${section}\n${text.slice(end)}`;
+  // Formatted as `npm run lint` expects (the table's columns aligned).
+  const options = (await resolveConfig(file)) ?? {};
+  await writeFile(file, await format(updated, { ...options, filepath: file }), "utf8");
 }
