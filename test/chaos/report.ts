@@ -1,11 +1,13 @@
-// Writes a chaos campaign's results table into docs/reliability.md, between
-// its markers, with the command and the seed that produced it.
+// Writes a chaos campaign's results table for one broker into
+// docs/reliability.md, between that broker's markers, with the command and
+// the seed that produced it.
 import { readFile, writeFile } from "node:fs/promises";
 import { format, resolveConfig } from "prettier";
 import { formatTable, type ResultRow } from "./checker.js";
 
-const BEGIN = "<!-- chaos-results:begin -->";
-const END = "<!-- chaos-results:end -->";
+/** The markers around one broker's table. */
+const begin = (key: string) => `<!-- chaos-results:${key}:begin -->`;
+const end = (key: string) => `<!-- chaos-results:${key}:end -->`;
 
 export interface ReportInfo {
   readonly command: string;
@@ -24,18 +26,19 @@ export function resultsSection(rows: readonly ResultRow[], info: ReportInfo): st
   ];
 }
 
-/** Replaces the text between the markers in `file`. */
+/** Replaces the text between the markers named `key` in `file`. */
 export async function writeResults(
   file: string,
+  key: string,
   rows: readonly ResultRow[],
   info: ReportInfo,
 ): Promise<void> {
   const text = await readFile(file, "utf8");
-  const begin = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  if (begin < 0 || end < begin) throw new Error(`${file} has no ${BEGIN} ... ${END} section`);
+  const from = text.indexOf(begin(key));
+  const to = text.indexOf(end(key));
+  if (from < 0 || to < from) throw new Error(`${file} has no ${begin(key)} ... ${end(key)}`);
   const section = resultsSection(rows, info).join("\n");
-  const updated = `${text.slice(0, begin + BEGIN.length)}\n${section}\n${text.slice(end)}`;
+  const updated = `${text.slice(0, from + begin(key).length)}\n${section}\n${text.slice(to)}`;
   // Formatted as `npm run lint` expects (the table's columns aligned).
   const options = (await resolveConfig(file)) ?? {};
   await writeFile(file, await format(updated, { ...options, filepath: file }), "utf8");
