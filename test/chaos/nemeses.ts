@@ -20,6 +20,8 @@ export interface Nemesis {
   readonly name: string;
   /** What it does, for the docs. */
   readonly description: string;
+  /** It acts on the TCP proxies in front of the nodes' dependencies. */
+  readonly needsProxies?: boolean;
   /** Injects faults until `signal` aborts, then heals; resolves with what it did ("6 kills"). */
   run(ctx: NemesisContext, signal: AbortSignal): Promise<string>;
 }
@@ -152,6 +154,7 @@ function proxiesOf(ctx: NemesisContext, dependency?: Dependency): TcpProxy[] {
 
 export const slowLinks: Nemesis = {
   name: "slow-links",
+  needsProxies: true,
   description:
     "every 1–2 s, give one random node's link to the broker or to PostgreSQL 20–300 ms of " +
     "latency (plus up to 100 ms of jitter), and bring another back to none",
@@ -176,6 +179,7 @@ export const slowLinks: Nemesis = {
 
 export const cutLinks: Nemesis = {
   name: "cut-links",
+  needsProxies: true,
   description:
     "every 1.5–3 s, cut one random node's link to the broker or to PostgreSQL: either drop " +
     "its connections and refuse new ones for 0.5–2 s, or hang it (connections stay open, " +

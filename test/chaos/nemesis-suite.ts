@@ -31,6 +31,11 @@ const REPORT = env["ROOMCAST_CHAOS_REPORT"];
 const pick = (names: string | undefined) =>
   names === undefined || names === "" ? undefined : new Set(names.split(","));
 const onlyNemeses = pick(env["ROOMCAST_CHAOS_NEMESES"]);
+// Nodes reach their dependencies through TCP proxies (and the proxy nemeses
+// run) only when asked: with the proxies, the test process at times never
+// exits after the last test (Node spins in its exit cleanup, waiting for a
+// socket handle: see docs/reliability.md), which must not hang `npm test`.
+const PROXIED = env["ROOMCAST_CHAOS_PROXIES"] === "1";
 
 /** Every nemesis on a cluster with the broker named `brokerName`. */
 export function chaosSuite(brokerName: string): void {
@@ -64,7 +69,7 @@ export function chaosSuite(brokerName: string): void {
           broker: kind,
           postgres: await postgres(),
           name: kind.name,
-          proxied: true,
+          proxied: PROXIED,
         });
       });
       after(async () => {
@@ -73,6 +78,7 @@ export function chaosSuite(brokerName: string): void {
 
       for (const nemesis of nemeses) {
         if (onlyNemeses !== undefined && !onlyNemeses.has(nemesis.name)) continue;
+        if (nemesis.needsProxies === true && !PROXIED) continue;
         test(`chaos - ${nemesis.name} on ${kind.name}: no acked message lost, no duplicate, no order violation, no gap`, async (t: TestContext) => {
           const row = await runScenario(cluster, nemesis, { seconds: SECONDS, random });
           rows.push(row);
