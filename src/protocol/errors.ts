@@ -31,7 +31,7 @@ export const errorDescriptions: Record<ErrorCode, string> = {
   too_many_rooms: "Joining would exceed MAX_ROOMS_PER_MEMBER.",
   rate_limited: "Too many requests; retry after retry_after_ms.",
   unavailable:
-    "A dependency (the store) is down or did not answer in time; retry with the same message_id after retry_after_ms.",
+    "A dependency (the store) is down or timed out; retry after retry_after_ms with the same message_id.",
   offset_out_of_range: "since.offset is beyond the room's head; the join is refused.",
   internal: "An unexpected server fault; the request may be retried.",
   too_large: "The request body is larger than the server accepts (HTTP API, 413).",

@@ -4,9 +4,13 @@
 // node with its session token. A publishing peer sends uniquely identified
 // messages at a steady pace and retries every unacknowledged one with the same
 // message_id until it is acknowledged, as a client honouring the protocol's
-// idempotency would.
+// idempotency would (or, with `retry: false`, gives up on a message whose
+// attempt was refused or lost with its connection, so some outcomes stay
+// unknown). Every attempt and every room frame is recorded for the checker
+// (history.ts).
 import { setTimeout as delay } from "node:timers/promises";
 import { TestClient, type Frame } from "../helpers/client.js";
+import type { PublishOp, Stream, StreamEvent } from "./history.js";
 
 export interface RoomRecord {
   /** This connection's room_joined for the room, once it arrived. */
@@ -15,6 +19,8 @@ export interface RoomRecord {
   readonly offsets: number[];
   /** Messages that arrived before this connection's room_joined. */
   early: number;
+  /** Every room_joined and message of the room on this connection, in arrival order. */
+  readonly events: StreamEvent[];
 }
 
 export interface ConnectionRecord {
@@ -29,6 +35,8 @@ export interface ConnectionRecord {
   readonly before: ReadonlyMap<string, number>;
   /** Error codes received, with their ref. */
   readonly errors: string[];
+  /** Publish attempts awaiting their answer on this connection, by message_id, oldest first. */
+  readonly pending: Map<string, PublishOp[]>;
 }
 
 export interface LiveNode {
@@ -45,6 +53,12 @@ export interface PeerOptions {
   readonly firstNode?: string;
   /** Messages per second (0: subscribe only). */
   readonly publishRate?: number;
+  /**
+   * Send a message again (same message_id) until it is acknowledged
+   * (default). false: each message is sent once; a refusal or a lost
+   * connection ends it, with that outcome.
+   */
+  readonly retry?: boolean;
 }
 
 export interface Acked {
@@ -74,7 +88,10 @@ export class ChaosPeer {
   readonly acked = new Map<string, Acked>();
   /** Acks for a message_id already acknowledged (a resend raced its ack). */
   lateAcks = 0;
+  /** Every publish attempt, in sending order, with its outcome once known. */
+  readonly ops: PublishOp[] = [];
   readonly #opts: PeerOptions;
+  readonly #retry: boolean;
   /** Unacknowledged messages in sending order. */
   readonly #unacked = new Map<string, Outgoing>();
   /** The highest offset received in each room, on any connection, and the room's epoch. */
@@ -93,6 +110,7 @@ export class ChaosPeer {
     this.name = opts.name;
     this.rooms = opts.rooms;
     this.#publishing = (opts.publishRate ?? 0) > 0;
+    this.#retry = opts.retry ?? true;
   }
 
   start(): void {
@@ -147,6 +165,26 @@ export class ChaosPeer {
     this.#flush();
   }
 
+  /**
+   * Every room stream of every connection, for the checker. `settled`: the
+   * run has settled, so the current connection's streams must be at the head.
+   */
+  streams(settled: boolean): Stream[] {
+    const open = this.#client?.ws.readyState === 1;
+    return this.connections.flatMap((conn) =>
+      [...conn.rooms].map(([room, rec]) => ({
+        peer: conn.peer,
+        connection: conn.index,
+        node: conn.node,
+        room,
+        resumed: conn.resumed,
+        had: conn.before.get(room),
+        events: rec.events,
+        settled: settled && open && conn === this.#conn,
+      })),
+    );
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#client?.ws.terminate();
@@ -198,9 +236,12 @@ export class ChaosPeer {
       index: this.connections.length,
       node,
       resumed: undefined,
-      rooms: new Map(this.rooms.map((r) => [r, { joined: undefined, offsets: [], early: 0 }])),
+      rooms: new Map(
+        this.rooms.map((r) => [r, { joined: undefined, offsets: [], early: 0, events: [] }]),
+      ),
       before,
       errors: [],
+      pending: new Map(),
     };
     this.connections.push(conn);
     this.#client = client;
@@ -231,6 +272,20 @@ export class ChaosPeer {
     clearInterval(resendTimer);
     drain();
     if (this.#conn === conn) this.#conn = undefined;
+    // Attempts never answered: their outcome is unknown.
+    for (const [id, ops] of conn.pending) {
+      for (const op of ops) op.outcome = { type: "unknown" };
+      if (!this.#retry) this.#unacked.delete(id);
+    }
+    conn.pending.clear();
+  }
+
+  /** The oldest attempt of `id` on `conn` still awaiting its answer. */
+  #answered(conn: ConnectionRecord, id: string): PublishOp | undefined {
+    const ops = conn.pending.get(id);
+    const op = ops?.shift();
+    if (ops?.length === 0) conn.pending.delete(id);
+    return op;
   }
 
   #onFrame(client: TestClient, conn: ConnectionRecord, frame: Frame): void {
@@ -248,12 +303,17 @@ export class ChaosPeer {
       for (const room of this.rooms) if (!kept.has(room)) this.#join(client, room);
     } else if (joined !== undefined) {
       const rec = conn.rooms.get(String(joined["room_id"]));
+      const offset = Number(joined["offset"]);
+      const recovered = joined["recovered"] === true;
+      const epoch = String(joined["epoch"]);
+      rec?.events.push({ kind: "joined", offset, recovered, epoch });
       if (rec !== undefined && rec.joined === undefined) {
-        rec.joined = { offset: Number(joined["offset"]), recovered: joined["recovered"] === true };
+        rec.joined = { offset, recovered };
         const room = String(joined["room_id"]);
-        const epoch = String(joined["epoch"]);
         if (this.#epochs.get(room) !== epoch) this.#last.delete(room);
         this.#epochs.set(room, epoch);
+        // Live from `offset` without a replay: the peer stands there now.
+        if (!recovered && offset > (this.#last.get(room) ?? 0)) this.#last.set(room, offset);
         if (this.ready) this.#flush(true);
       }
     } else if (message !== undefined) {
@@ -262,10 +322,19 @@ export class ChaosPeer {
       if (rec === undefined) return;
       const offset = Number(message["offset"]);
       rec.offsets.push(offset);
+      rec.events.push({ kind: "message", offset, messageId: String(message["message_id"]) });
       if (rec.joined === undefined) rec.early++;
       if (offset > (this.#last.get(room) ?? 0)) this.#last.set(room, offset);
     } else if (ack !== undefined) {
       const id = String(ack["message_id"]);
+      const op = this.#answered(conn, id);
+      if (op !== undefined) {
+        op.outcome = {
+          type: "acked",
+          offset: Number(ack["offset"]),
+          duplicate: ack["duplicate"] === true,
+        };
+      }
       if (this.#unacked.delete(id)) {
         this.acked.set(id, {
           room: String(ack["room_id"]),
@@ -279,6 +348,11 @@ export class ChaosPeer {
       const code = String(error["code"]);
       const ref = String(error["ref"]);
       conn.errors.push(`${code}:${ref}`);
+      const op = this.#answered(conn, ref);
+      if (op !== undefined) {
+        op.outcome = { type: "refused", code };
+        if (!this.#retry) this.#unacked.delete(ref);
+      }
       // A join refused while the store was busy is asked again; publishes are
       // retried by the resend timer.
       if (this.rooms.includes(ref) && conn.rooms.get(ref)?.joined === undefined) {
@@ -312,14 +386,31 @@ export class ChaosPeer {
     this.#flush();
   }
 
-  /** Sends unacknowledged messages never sent or sent too long ago (all of them when `all`). */
+  /**
+   * Sends unacknowledged messages never sent or sent too long ago (all of them
+   * when `all`); without retries, only those never sent.
+   */
   #flush(all = false): void {
     const client = this.#client;
-    if (!this.ready || client === undefined) return;
+    const conn = this.#conn;
+    if (!this.ready || client === undefined || conn === undefined) return;
     const now = Date.now();
     for (const [id, out] of this.#unacked) {
-      if (!all && out.sentAt !== 0 && now - out.sentAt < RESEND_AFTER_MS) continue;
+      if (out.sentAt !== 0 && (!this.#retry || (!all && now - out.sentAt < RESEND_AFTER_MS))) {
+        continue;
+      }
       out.sentAt = now;
+      const op: PublishOp = {
+        peer: this.name,
+        connection: conn.index,
+        room: out.room,
+        messageId: id,
+        outcome: undefined,
+      };
+      this.ops.push(op);
+      const pending = conn.pending.get(id);
+      if (pending === undefined) conn.pending.set(id, [op]);
+      else pending.push(op);
       client.send({ message: { target: out.room, content: id, message_id: id } });
     }
   }

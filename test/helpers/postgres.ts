@@ -5,7 +5,7 @@
 // startPostgres() gets a fresh database on it (it cannot be stopped then).
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -23,6 +23,14 @@ export interface PostgresServer {
   start(): Promise<void>;
   /** "immediate" is a crash (no checkpoint, connections cut); "fast" a clean stop. */
   stop(mode?: "fast" | "immediate"): Promise<void>;
+  /**
+   * SIGSTOP to the server and every backend: a hang, not a refusal (new
+   * connections are accepted by the kernel and never answered; queries in
+   * flight never return) until resume().
+   */
+  pause(): Promise<void>;
+  /** SIGCONT to everything pause() stopped. */
+  resume(): Promise<void>;
   /** Stops the server and removes its files (or drops the databases made on an external one). */
   close(): Promise<void>;
 }
@@ -99,6 +107,8 @@ export class PrivatePostgres implements PostgresServer {
   #port = 0;
   #running = false;
   #databases = 0;
+  /** Processes stopped by pause(), the postmaster first. */
+  #paused: number[] = [];
   readonly #cancelExitTask: () => void;
 
   constructor(bin: string, settings: readonly string[] = []) {
@@ -254,13 +264,37 @@ export class PrivatePostgres implements PostgresServer {
     return Promise.resolve();
   }
 
+  pause(): Promise<void> {
+    if (!this.#running || this.#paused.length > 0) return Promise.resolve();
+    const postmaster = this.#postmasterPid();
+    // The postmaster first, so it forks no backend that would escape the stop.
+    signalQuietly(postmaster, "SIGSTOP");
+    this.#paused = [postmaster, ...descendants(postmaster)];
+    for (const pid of this.#paused.slice(1)) signalQuietly(pid, "SIGSTOP");
+    return Promise.resolve();
+  }
+
+  resume(): Promise<void> {
+    for (const pid of this.#paused.splice(0).reverse()) signalQuietly(pid, "SIGCONT");
+    return Promise.resolve();
+  }
+
+  #postmasterPid(): number {
+    const file = join(this.#dir, "data", "postmaster.pid");
+    const pid = Number(readFileSync(file, "utf8").split("\n")[0]);
+    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no postmaster pid in ${file}`);
+    return pid;
+  }
+
   async close(): Promise<void> {
+    await this.resume();
     await this.stop("immediate").catch(() => undefined);
     this.killSync();
   }
 
   /** Synchronous stop and cleanup, safe in an exit handler. */
   killSync(): void {
+    for (const pid of this.#paused.splice(0)) signalQuietly(pid, "SIGCONT");
     if (this.#running) {
       runAsPostgres(join(this.#bin, "pg_ctl"), [
         "-D",
@@ -316,11 +350,55 @@ class ExternalPostgres implements PostgresServer {
     return Promise.reject(new Error(`cannot stop the server of ${EXTERNAL_URL}`));
   }
 
+  pause(): Promise<void> {
+    return Promise.reject(new Error(`cannot pause the server of ${EXTERNAL_URL}`));
+  }
+
+  resume(): Promise<void> {
+    return Promise.resolve();
+  }
+
   async close(): Promise<void> {
     for (const name of this.#made.splice(0)) {
       // WITH (FORCE) (PostgreSQL 13+) ends connections a test left open.
       await this.#admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
     }
+  }
+}
+
+/** Every process below `pid` (Linux /proc), children before grandchildren. */
+function descendants(pid: number): number[] {
+  const parents = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(join("/proc", entry, "stat"), "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    const kids = parents.get(ppid) ?? [];
+    kids.push(Number(entry));
+    parents.set(ppid, kids);
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    for (const kid of parents.get(next) ?? []) {
+      out.push(kid);
+      queue.push(kid);
+    }
+  }
+  return out;
+}
+
+function signalQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
   }
 }
 
