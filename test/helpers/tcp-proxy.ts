@@ -28,13 +28,19 @@ export type ProxyMode = "up" | "down" | "hang";
 const HIGH_WATER = 1 << 20;
 
 /**
- * Ends `socket` with a TCP reset, or with a plain close once it has sent its
- * FIN: libuv refuses a reset while a shutdown is pending (EINVAL), and Node 20
- * then never closes the handle, so the process spins at exit.
+ * Ends `socket` with a TCP reset, or with a plain close when a reset is unsafe
+ * or pointless. libuv refuses a reset while a shutdown is pending (EINVAL),
+ * and Node 20's TCPWrap::Reset then marks the handle closing without ever
+ * closing it: the handle stays in Node's handle queue, and the process, once
+ * its loop is empty, spins in its exit cleanup (Environment::CleanupHandles)
+ * waiting for it. So: a plain close once the socket has ended its writable
+ * side, and also while it is still connecting (Node would defer the reset to
+ * the connect, leaving the socket neither connected nor destroyed; nothing has
+ * reached the peer yet, so there is nothing to reset).
  */
 export function resetSocket(socket: Socket): void {
   if (socket.destroyed) return;
-  if (socket.writableEnded) socket.destroy();
+  if (socket.writableEnded || socket.connecting || socket.pending) socket.destroy();
   else socket.resetAndDestroy();
 }
 
@@ -124,6 +130,9 @@ class Proxy implements TcpProxy {
   readonly #server: Server;
   readonly #target: { host: string; port: number };
   readonly #links = new Set<Link>();
+  /** Every socket this proxy opened or accepted and that has not yet emitted "close". */
+  readonly #sockets = new Set<Socket>();
+  #closing = false;
   #mode: ProxyMode = "up";
   #latencyMs = 0;
   #jitterMs = 0;
@@ -141,10 +150,17 @@ class Proxy implements TcpProxy {
     flowing: this.#mode !== "hang",
   });
 
+  /** Tracks `socket` until its handle is closed, so close() can wait for it. */
+  #own(socket: Socket): void {
+    this.#sockets.add(socket);
+    socket.once("close", () => this.#sockets.delete(socket));
+  }
+
   #accept(client: Socket): void {
-    if (this.#mode === "down") {
+    this.#own(client);
+    if (this.#mode === "down" || this.#closing) {
       client.on("error", () => {});
-      client.resetAndDestroy();
+      resetSocket(client);
       return;
     }
     // Both sides stay paused until their pipe lets them flow.
@@ -153,6 +169,7 @@ class Proxy implements TcpProxy {
       port: this.#target.port,
       allowHalfOpen: true,
     });
+    this.#own(upstream);
     upstream.pause();
     const pipes: Pipe[] = [];
     const forget = (): boolean => {
@@ -204,10 +221,24 @@ class Proxy implements TcpProxy {
     for (const link of this.#links) for (const pipe of link.pipes) pipe.update();
   }
 
+  /**
+   * Stops listening, resets every connection (held and delayed bytes are
+   * dropped, their timers cleared), and resolves once the server and every
+   * socket it owns have closed their handles: nothing of the proxy's keeps the
+   * process alive, or its exit cleanup waiting, after that.
+   */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#closing = true;
+    const listening = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.resetAll();
-    await closed;
+    const sockets = [...this.#sockets];
+    for (const socket of sockets) resetSocket(socket);
+    await Promise.all([
+      listening,
+      ...sockets.map((s) =>
+        s.closed ? undefined : new Promise((resolve) => s.once("close", resolve)),
+      ),
+    ]);
   }
 }
 

@@ -2,10 +2,12 @@
 // a client that checks every byte, the added latency, the order under jitter,
 // resets, refusal while down, the SIGSTOP-like hang and its end, and close.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { eventually } from "../helpers/eventually.js";
 import { resetSocket, startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 
@@ -218,4 +220,36 @@ test("tcp proxy - a reset right after a half-close still closes the socket", asy
   resetSocket(q.socket);
   await eventually(() => q.closed);
   assert.equal(q.error, undefined, "a reset by this side is no error here");
+});
+
+test("tcp proxy - a process that used it in every mode exits on its own once it is closed", async () => {
+  // The chaos suite's process at times never exited after its last test: a
+  // handle the proxy left open (or one whose reset failed, which Node 20 never
+  // closes) keeps the loop alive or spins the exit cleanup. A child drives
+  // proxies through every mode, closes them, and must then exit by itself.
+  const workout = fileURLToPath(new URL("../helpers/tcp-proxy-workout.js", import.meta.url));
+  for (const seed of [1, 2, 3]) {
+    const child = spawn(process.execPath, [workout, "1.5", String(seed)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on("exit", (code) => resolve(code)),
+    );
+    const timer = new AbortController();
+    const bound = delay(15_000, "timeout" as const, { signal: timer.signal }).catch(
+      () => "timeout" as const,
+    );
+    const result = await Promise.race([exited, bound]);
+    timer.abort();
+    if (result === "timeout") child.kill("SIGKILL");
+    assert.notEqual(
+      result,
+      "timeout",
+      `seed ${seed}: still running 15 s later (closed: ${out.includes("closed")})`,
+    );
+    assert.equal(result, 0, `seed ${seed}: exit code`);
+    assert.match(out, /^closed$/m, `seed ${seed}: every close() resolved`);
+  }
 });
