@@ -3,6 +3,7 @@
 // noisy machine spreads over all of them, then writes one table as markdown and
 // JSON under bench/results/.
 import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFormatted } from "./lib/write-formatted.js";
 import { join } from "node:path";
 import { CENTRIFUGO_VERSION, centrifugoVersion, ensureCentrifugo } from "./lib/centrifugo.js";
 import { loadAverage, machineInfo, type MachineInfo } from "./lib/machine.js";
@@ -363,8 +364,8 @@ async function main(): Promise<void> {
   const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
   const kind = opts.full ? "full" : "short";
   for (const file of [`${kind}-${stamp}`, `latest-${kind}`]) {
-    writeFileSync(join(opts.outDir, `${file}.md`), `${markdown}\n`);
-    writeFileSync(join(opts.outDir, `${file}.json`), `${JSON.stringify(json, null, 2)}\n`);
+    await writeFormatted(join(opts.outDir, `${file}.md`), markdown);
+    await writeFormatted(join(opts.outDir, `${file}.json`), JSON.stringify(json));
     const scaling = results.find((r) => r.name === "scaling");
     if (scaling !== undefined) {
       const caption = `Roomcast at git ${machine.gitCommit}, ${kind} run of ${startedAt.toISOString().slice(0, 16)} UTC; dots: median, bars: min–max of the runs`;
