@@ -11,16 +11,21 @@ import type {
   RateLimiterCapabilities,
 } from "../../ports/rate-limiter.js";
 
-// ARGV: interval, burst, now ('' = the server's TIME). Replies {allowed, retry}
-// with the retry as a string (Lua numbers become integers in replies).
-const TAKE = `
-local now
-if ARGV[3] ~= '' then
-  now = tonumber(ARGV[3])
+/** Lua: `now` in ms from ARGV[n], or from the server's TIME when it is ''. */
+function nowFrom(n: number): string {
+  return `local now
+if ARGV[${n}] ~= '' then
+  now = tonumber(ARGV[${n}])
 else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-end
+end`;
+}
+
+// ARGV: interval, burst, now ('' = the server's TIME). Replies {allowed, retry}
+// with the retry as a string (Lua numbers become integers in replies).
+const TAKE = `
+${nowFrom(3)}
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -33,13 +38,7 @@ return {1, '0'}
 `;
 
 const REFUND = `
-local now
-if ARGV[2] ~= '' then
-  now = tonumber(ARGV[2])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-end
+${nowFrom(2)}
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local back = tat - tonumber(ARGV[1])
 if back <= now then
