@@ -126,12 +126,14 @@ function plan(
     case "durable-rooms": {
       if (!servers.includes("roomcast")) return `${name}: needs roomcast`;
       const shape = name === "durable" ? ONE_ROOM : MANY_ROOMS;
+      const stores = STORES.filter((s) => opts.stores === undefined || opts.stores.includes(s));
+      if (stores.length === 0) return `${name}: --stores names none of ${STORES.join(",")}`;
       return {
         result: newScenario(
           name,
           durableTitle(shape),
           [...DURABLE_METRICS, ...FIXED_RATE_METRICS(FIXED_RATE)],
-          STORES.map((s) => `STORE=${s}`),
+          stores.map((s) => `STORE=${s}`),
           undefined,
         ),
         run: (v) =>

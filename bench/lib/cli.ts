@@ -22,6 +22,8 @@ export interface Options {
   runs: number | undefined;
   scenarios: ScenarioName[];
   servers: string[];
+  /** The stores the durable scenarios alternate over (all five by default). */
+  stores: string[] | undefined;
   workers: number;
   contentBytes: number;
   cpuProf: boolean;
@@ -39,7 +41,7 @@ export function runsFor(opts: Options, scenario: ScenarioName): number {
 
 const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish,
        durable-rooms,limits-fanout,limits-durable,scaling]
-       [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--workers N] [--content-bytes N] [--cpu-prof]
+       [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--stores postgres,sqlite,redis,spanner,memory] [--workers N] [--content-bytes N] [--cpu-prof]
        [--budget-seconds N] [--out DIR]`;
 
 function isScenario(s: string): s is ScenarioName {
@@ -53,6 +55,7 @@ export function parseOptions(argv: string[]): Options {
     runs: undefined,
     scenarios: full ? [...SCENARIOS] : ["fanout", "durable", "many-rooms", "idle"],
     servers: ["roomcast", "raw-ws", "corked-ws", "socketio", "centrifugo"],
+    stores: undefined,
     workers: 2,
     contentBytes: 64,
     cpuProf: false,
@@ -87,6 +90,9 @@ export function parseOptions(argv: string[]): Options {
       }
       case "--servers":
         opts.servers = value().split(",");
+        break;
+      case "--stores":
+        opts.stores = value().split(",");
         break;
       case "--workers":
         opts.workers = int();

@@ -86,3 +86,74 @@ void it(
     }
   },
 );
+
+/** The plans PostgreSQL chose for the statements inside one append batch, via auto_explain. */
+async function appendPlans(client: pg.Client, items: unknown[]): Promise<string> {
+  const plans: string[] = [];
+  const onNotice = (n: { message?: string | undefined }): void => void plans.push(n.message ?? "");
+  client.on("notice", onNotice);
+  try {
+    await client.query("SET auto_explain.log_min_duration = 0");
+    await client.query("SELECT * FROM roomcast_append_batch($1::jsonb, 60000)", [
+      JSON.stringify(items),
+    ]);
+    await client.query("SET auto_explain.log_min_duration = -1");
+  } finally {
+    client.off("notice", onNotice);
+  }
+  return plans.join("\n");
+}
+
+// PostgreSQL only: a pool's connection lives for days, and PL/pgSQL would
+// keep the plan it made for the append's statements while the tables were
+// empty (sequential scans) long after they hold millions of rows
+// (migration 6).
+void it(
+  "store - an append on a connection opened while the tables were empty plans for the tables as they are",
+  { skip: !available },
+  async () => {
+    const local = await startPostgres();
+    const url = await local.createDatabase("plans");
+    const s = store(url);
+    await s.open();
+    await s.close();
+    const early = new pg.Client({ connectionString: url });
+    const filler = new pg.Client({ connectionString: url });
+    await early.connect();
+    await filler.connect();
+    try {
+      await early.query("LOAD 'auto_explain'");
+      await early.query(
+        "SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice; SET client_min_messages = notice; SET auto_explain.log_min_duration = -1",
+      );
+      const item = (id: string): Record<string, unknown> => ({
+        room: "room-1",
+        id,
+        sender: "s",
+        sentAt: "2026-01-01T00:00:00.000Z",
+        content: "x",
+        epoch: "e",
+      });
+      for (let i = 0; i < 10; i++) {
+        await early.query("SELECT * FROM roomcast_append_batch($1::jsonb, 60000)", [
+          JSON.stringify([item(`early-${i}`)]),
+        ]);
+      }
+      // What a busy room leaves behind: 200,000 unexpired dedup keys.
+      await filler.query(
+        `INSERT INTO dedup (room, message_id, seq, expires_at)
+         SELECT 'room-' || (g % 100), 'fill-' || g, g, now() + interval '1 hour'
+         FROM generate_series(1, 200000) g`,
+      );
+      const plans = await appendPlans(early, [item("late")]);
+      assert.match(plans, /dedup/, "auto_explain reported the batch's statements");
+      // The dedup lookup goes by key, not through every unexpired key.
+      assert.match(plans, /Index (Only )?Scan using dedup_pkey on dedup/, plans);
+      assert.doesNotMatch(plans, /(Seq|Bitmap Heap) Scan on dedup/, plans);
+    } finally {
+      await early.end();
+      await filler.end();
+      await local.close();
+    }
+  },
+);

@@ -343,4 +343,19 @@ export const postgresMigrations: readonly Migration[] = [
       $fn$;
     `,
   },
+  {
+    version: 6,
+    name: "roomcast_append_batch plans with current statistics",
+    sql: `
+      -- PL/pgSQL keeps each statement's plan for the life of a connection,
+      -- and after five calls may settle on a generic one. A pool's
+      -- connections live for days, so the plan made when messages and dedup
+      -- were empty (sequential scans) stayed after they held millions of
+      -- rows: an append on a long-lived connection took 40 ms at 400,000
+      -- messages against 1 ms on a new one. Planning each call costs well
+      -- under a millisecond and follows the tables as they grow.
+      ALTER FUNCTION roomcast_append_batch(jsonb, bigint)
+        SET plan_cache_mode = force_custom_plan;
+    `,
+  },
 ];
