@@ -233,7 +233,11 @@ export class Member {
       this.#tasks = undefined;
       return undefined;
     }
-    const task = this.#tasks?.shift();
+    const tasks = this.#tasks;
+    const task = tasks?.shift();
+    // An idle member holds no queue: a burst grows the array, and thousands
+    // of idle connections would each keep that capacity.
+    if (tasks !== undefined && tasks.length === 0) this.#tasks = undefined;
     if (this.#paused && (this.#tasks?.length ?? 0) === 0) {
       this.#paused = false;
       this.outlet.resumeReading();

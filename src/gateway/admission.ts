@@ -64,16 +64,36 @@ export class Admission {
     this.#total++;
     if (userId !== "") bump(this.#byUser, userId, 1);
     bump(this.#byIp, ip, 1);
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#total--;
-        if (userId !== "") bump(this.#byUser, userId, -1);
-        bump(this.#byIp, ip, -1);
-      },
-    };
+    return new AdmittedSlot(this, userId, ip);
+  }
+
+  /** Gives back what admit() took (AdmittedSlot calls it once). */
+  free(userId: string, ip: string): void {
+    this.#total--;
+    if (userId !== "") bump(this.#byUser, userId, -1);
+    bump(this.#byIp, ip, -1);
+  }
+}
+
+// One object per connection instead of a closure and its context: every
+// connection holds its slot for life, and per-connection memory is what
+// bounds how many a node holds.
+class AdmittedSlot implements Slot {
+  #admission: Admission | undefined;
+  readonly #userId: string;
+  readonly #ip: string;
+
+  constructor(admission: Admission, userId: string, ip: string) {
+    this.#admission = admission;
+    this.#userId = userId;
+    this.#ip = ip;
+  }
+
+  release(): void {
+    const admission = this.#admission;
+    if (admission === undefined) return;
+    this.#admission = undefined;
+    admission.free(this.#userId, this.#ip);
   }
 }
 
