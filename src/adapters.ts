@@ -13,7 +13,10 @@ export async function createStore(config: Config, log: Logger): Promise<Store> {
   switch (config.STORE) {
     case "memory": {
       const { MemoryStore } = await import("./adapters/store/memory-store.js");
-      return new MemoryStore({ dedupWindowMs: config.DEDUP_WINDOW });
+      return new MemoryStore({
+        dedupWindowMs: config.DEDUP_WINDOW,
+        maxPerRoom: config.HISTORY_SIZE,
+      });
     }
     case "sqlite": {
       const { SqliteStore } = await import("./adapters/store/sqlite-store.js");

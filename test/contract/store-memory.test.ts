@@ -1,3 +1,6 @@
+import assert from "node:assert/strict";
+import { it } from "node:test";
+import type { NewMessage } from "../../src/ports/store.js";
 import { MemoryStore } from "../../src/adapters/store/memory-store.js";
 import { storeContract } from "./store.contract.js";
 
@@ -6,4 +9,34 @@ storeContract("memory store", (settings) => Promise.resolve(new MemoryStore(sett
   // Every MemoryStore is a backend of its own.
   sharedBackend: false,
   fresh: () => Promise.resolve((settings) => Promise.resolve(new MemoryStore(settings))),
+});
+
+// Memory store only: HISTORY_SIZE bounds a room between trims too.
+void it("store - a room keeps at most twice HISTORY_SIZE between trims, newest first kept", async () => {
+  const store = new MemoryStore({ dedupWindowMs: 60_000, maxPerRoom: 5 });
+  await store.open();
+  const message = (i: number): NewMessage => ({
+    messageId: `m${i}`,
+    senderId: "s",
+    sentAt: "2026-01-01T00:00:00.000Z",
+    content: `c${i}`,
+  });
+  for (let i = 1; i <= 23; i++) await store.append("room", message(i));
+  const page = await store.read("room", 0n, 100);
+  assert.equal(page.head, 23n);
+  assert.ok(page.messages.length >= 5 && page.messages.length < 10, `${page.messages.length}`);
+  // Contiguous up to the head, and the oldest it reports is the first it returns.
+  assert.deepEqual(
+    page.messages.map((m) => m.offset),
+    Array.from(
+      { length: page.messages.length },
+      (_, i) => 24n - BigInt(page.messages.length) + BigInt(i),
+    ),
+  );
+  assert.equal(page.oldest, page.messages[0]?.offset);
+  // Trimmed history does not forget ids: a retry of an early message is still a duplicate.
+  const retry = await store.append("room", message(1));
+  assert.deepEqual([retry.offset, retry.duplicate], [1n, true]);
+  await store.trim({ maxPerRoom: 5, maxAgeMs: 60_000 });
+  assert.equal((await store.read("room", 0n, 100)).messages.length, 5);
 });

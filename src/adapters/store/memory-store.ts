@@ -31,11 +31,26 @@ interface SessionState {
 export interface MemoryStoreOptions {
   /** How long a (room, messageId) is remembered after its first append (DEDUP_WINDOW). */
   readonly dedupWindowMs: number;
+  /**
+   * HISTORY_SIZE, when known: a room never holds more than twice this many
+   * messages, whatever TRIM_INTERVAL is (the trim still cuts to it exactly).
+   */
+  readonly maxPerRoom?: number;
 }
+
+/**
+ * Amortised trimming on append: a room's history is cut back to `maxPerRoom`
+ * once it reaches twice that, so each append pays O(1) on average and memory
+ * stays bounded between trims. Without it a busy node's history (and the
+ * heap the garbage collector has to mark) grew for a whole TRIM_INTERVAL,
+ * and the trim then swept it in one synchronous pass.
+ */
+const HISTORY_SLACK = 2;
 
 export class MemoryStore implements Store {
   readonly capabilities: StoreCapabilities = { durable: false, shared: false };
   readonly #dedupWindowMs: number;
+  readonly #maxPerRoom: number;
   readonly #rooms = new Map<string, RoomState>();
   /** room → messageId → [offset, expiresAt] */
   readonly #dedup = new Map<string, Map<string, [bigint, number]>>();
@@ -43,8 +58,9 @@ export class MemoryStore implements Store {
   readonly #byToken = new Map<string, string>();
   #closed = false;
 
-  constructor({ dedupWindowMs }: MemoryStoreOptions) {
+  constructor({ dedupWindowMs, maxPerRoom = Infinity }: MemoryStoreOptions) {
     this.#dedupWindowMs = dedupWindowMs;
+    this.#maxPerRoom = Math.max(1, maxPerRoom);
   }
 
   open(): Promise<void> {
@@ -71,12 +87,19 @@ export class MemoryStore implements Store {
       const now = Date.now();
       let keys = this.#dedup.get(room);
       if (keys === undefined) this.#dedup.set(room, (keys = new Map<string, [bigint, number]>()));
+      expireKeys(keys, now);
       const seen = keys.get(message.messageId);
       if (seen !== undefined && seen[1] > now) {
         return { offset: seen[0], duplicate: true, epoch: state.epoch };
       }
       state.head += 1n;
       state.messages.push({ message: { ...message, room, offset: state.head }, storedAt: now });
+      if (state.messages.length >= this.#maxPerRoom * HISTORY_SLACK) {
+        state.messages = state.messages.slice(state.messages.length - this.#maxPerRoom);
+      }
+      // Deleted first so that the key moves to the end: the map stays in
+      // expiry order, which is what lets expireKeys stop at the first live key.
+      keys.delete(message.messageId);
       keys.set(message.messageId, [state.head, now + this.#dedupWindowMs]);
       return { offset: state.head, duplicate: false, epoch: state.epoch };
     });
@@ -166,8 +189,9 @@ export class MemoryStore implements Store {
           deleted += drop;
         }
       }
-      for (const keys of this.#dedup.values()) {
-        for (const [id, [, expires]] of keys) if (expires <= now) keys.delete(id);
+      for (const [room, keys] of this.#dedup) {
+        expireKeys(keys, now);
+        if (keys.size === 0) this.#dedup.delete(room);
       }
       for (const [id, s] of this.#sessions) {
         if (s.expiresAt <= now) {
@@ -182,6 +206,18 @@ export class MemoryStore implements Store {
   close(): Promise<void> {
     this.#closed = true;
     return Promise.resolve();
+  }
+}
+
+/**
+ * Drops a room's expired dedup keys. Keys are inserted with now + the window,
+ * so insertion order is expiry order and the sweep stops at the first live
+ * key: O(expired), not O(keys).
+ */
+function expireKeys(keys: Map<string, [bigint, number]>, now: number): void {
+  for (const [id, [, expires]] of keys) {
+    if (expires > now) return;
+    keys.delete(id);
   }
 }
 
