@@ -219,14 +219,4 @@ export const nemeses: readonly Nemesis[] = [
   cutLinks,
 ];
 
-/** mulberry32: a small seeded generator, so a run's fault schedule can be repeated. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "../helpers/seeded-random.js";
