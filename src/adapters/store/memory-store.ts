@@ -97,9 +97,10 @@ export class MemoryStore implements Store {
       if (state.messages.length >= this.#maxPerRoom * HISTORY_SLACK) {
         state.messages = state.messages.slice(state.messages.length - this.#maxPerRoom);
       }
-      // Deleted first so that the key moves to the end: the map stays in
-      // expiry order, which is what lets expireKeys stop at the first live key.
-      keys.delete(message.messageId);
+      // An expired key still present is deleted first so that it moves to the
+      // end: the map stays in expiry order, which lets expireKeys stop at the
+      // first live key.
+      if (seen !== undefined) keys.delete(message.messageId);
       keys.set(message.messageId, [state.head, now + this.#dedupWindowMs]);
       return { offset: state.head, duplicate: false, epoch: state.epoch };
     });
