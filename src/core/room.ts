@@ -98,8 +98,11 @@ class Membership implements Seat {
   }
 
   position(): SessionRoom {
-    const at = { room: this.room.id, offset: this.acked ?? this.sentUpTo, epoch: this.room.epoch };
-    return this.presence ? { ...at, presence: true } : at;
+    const room = this.room.id;
+    const offset = this.acked ?? this.sentUpTo;
+    const epoch = this.room.epoch;
+    // Not `{ ...at, presence }`: see Entry in adapters/store/memory-store.ts.
+    return this.presence ? { room, offset, epoch, presence: true } : { room, offset, epoch };
   }
 
   /** Sends `d` unless it was already sent; false when the outlet dropped it. */

@@ -85,7 +85,7 @@ export class Tracing implements MessageTracing {
       "deliver",
       {
         kind: SpanKind.CONSUMER,
-        attributes: { ...messaging(room, "process"), "roomcast.remote": remote },
+        attributes: messaging(room, "process", remote),
       },
       parentOf(msg),
     );
@@ -170,12 +170,16 @@ export class Tracing implements MessageTracing {
   }
 }
 
-function messaging(room: string, operation: string): Attributes {
-  return {
+// Built whole, not spread and extended: Node 20's optimised code gives each
+// object made by `{ ...a, extra }` a hidden class of its own.
+function messaging(room: string, operation: string, remote?: boolean): Attributes {
+  const attributes: Attributes = {
     "messaging.system": "roomcast",
     "messaging.operation.type": operation,
     "messaging.destination.name": room,
   };
+  if (remote !== undefined) attributes["roomcast.remote"] = remote;
+  return attributes;
 }
 
 function parentOf(msg: TraceFields): Context {
