@@ -151,7 +151,15 @@ export class Router implements MemberHost {
     if (identity === undefined) return grant;
     // A resume rejoins only the rooms the current token grants.
     const rooms = grant.rooms.filter((r) => identity.grants.canJoin(r.room));
-    return { ...grant, rooms, identity };
+    return {
+      memberId: grant.memberId,
+      userId: grant.userId,
+      token: grant.token,
+      rooms,
+      resumed: grant.resumed,
+      remote: grant.remote,
+      identity,
+    };
   }
 
   /** Creates the member for an upgraded connection and sends `session` (and, on resume, its rooms). */
