@@ -4,11 +4,12 @@
 // JSON under bench/results/.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { writeFormatted } from "./lib/write-formatted.js";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { CENTRIFUGO_VERSION, centrifugoVersion, ensureCentrifugo } from "./lib/centrifugo.js";
 import { loadAverage, machineInfo, type MachineInfo } from "./lib/machine.js";
 import { parseOptions, runsFor, type Options, type ScenarioName } from "./lib/cli.js";
 import { startNoiseMeter } from "./lib/noise.js";
+import { TRACE_ENV } from "./lib/trace.js";
 import { GENERATOR_CORE, pinSelf } from "./lib/pin.js";
 import { isBuilt, serverSpec, SERVER_NAMES, type ServerName } from "./lib/servers.js";
 import { renderScenario } from "./report/markdown.js";
@@ -276,6 +277,17 @@ function header(
   ].join("\n");
 }
 
+/**
+ * --trace: the trace directory goes to every child through the environment;
+ * Roomcast also loads the preload that records its lags and collections.
+ */
+function startTrace(outDir: string): string[] {
+  const dir = resolve(outDir, "trace");
+  mkdirSync(dir, { recursive: true });
+  process.env[TRACE_ENV] = dir;
+  return [`--import=${new URL("./lib/trace-preload.js", import.meta.url).href}`];
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const startedAt = new Date();
@@ -291,9 +303,10 @@ async function main(): Promise<void> {
     full: opts.full,
     workers: opts.workers,
     contentBytes: opts.contentBytes,
-    roomcastNodeArgs: opts.cpuProf
-      ? ["--cpu-prof", `--cpu-prof-dir=${join(opts.outDir, "profiles")}`]
-      : [],
+    roomcastNodeArgs: [
+      ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${join(opts.outDir, "profiles")}`] : []),
+      ...(opts.trace ? startTrace(opts.outDir) : []),
+    ],
     log,
     inBudget: () => performance.now() - t0 < opts.budgetSeconds * 1000,
   };

@@ -27,6 +27,8 @@ export interface Options {
   workers: number;
   contentBytes: number;
   cpuProf: boolean;
+  /** Record a latency timeline per window (bench/lib/trace.ts) into OUT/trace. */
+  trace: boolean;
   /** The runner stops starting runs after this, and kills everything at twice it. */
   budgetSeconds: number;
   outDir: string;
@@ -41,7 +43,7 @@ export function runsFor(opts: Options, scenario: ScenarioName): number {
 
 const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish,
        durable-rooms,limits-fanout,limits-durable,scaling]
-       [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--stores postgres,sqlite,redis,spanner,memory] [--workers N] [--content-bytes N] [--cpu-prof]
+       [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--stores postgres,sqlite,redis,spanner,memory] [--workers N] [--content-bytes N] [--cpu-prof] [--trace]
        [--budget-seconds N] [--out DIR]`;
 
 function isScenario(s: string): s is ScenarioName {
@@ -59,6 +61,7 @@ export function parseOptions(argv: string[]): Options {
     workers: 2,
     contentBytes: 64,
     cpuProf: false,
+    trace: false,
     budgetSeconds: full ? 40 * 60 : 150,
     outDir: "bench/results",
   };
@@ -102,6 +105,9 @@ export function parseOptions(argv: string[]): Options {
         break;
       case "--cpu-prof":
         opts.cpuProf = true;
+        break;
+      case "--trace":
+        opts.trace = true;
         break;
       case "--budget-seconds":
         opts.budgetSeconds = int();

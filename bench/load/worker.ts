@@ -1,8 +1,10 @@
 // A generator worker thread: holds its share of the connections, publishes from
 // its publishers at the rate it is told (open loop) or keeps a fixed number of
 // publishes in flight (closed loop), and counts what comes back.
-import { parentPort, workerData } from "node:worker_threads";
+import { join } from "node:path";
+import { parentPort, threadId, workerData } from "node:worker_threads";
 import { Histogram } from "../lib/histogram.js";
+import { LatencyTimeline, appendLines, traceDir } from "../lib/trace.js";
 import { connectClient, type BenchClient, type ClientHooks } from "./clients.js";
 import type { Command, Counters, Reply, WorkerSetup } from "./messages.js";
 import { makeContent, nowNs } from "./payload.js";
@@ -23,6 +25,13 @@ const counters: Counters = {
   closed: 0,
 };
 const latency = new Histogram();
+// Under --trace, deliveries per 100 ms too (bench/lib/trace.ts).
+const traceTo = traceDir();
+const timeline = traceTo === undefined ? undefined : new LatencyTimeline();
+if (timeline !== undefined && traceTo !== undefined) {
+  const file = join(traceTo, `generator-${process.pid}-${threadId}.log`);
+  setInterval(() => appendLines(file, timeline.drain()), 1000).unref();
+}
 const ackLatency = new Histogram();
 const clients: (BenchClient | undefined)[] = [];
 const publishers: BenchClient[] = [];
@@ -69,7 +78,11 @@ function hooksFor(index: number): ClientHooks {
   return {
     delivered: (stampNs) => {
       counters.delivered++;
-      if (stampNs === stampNs) latency.record((nowNs() - stampNs) / 1000);
+      if (stampNs === stampNs) {
+        const now = nowNs();
+        latency.record((now - stampNs) / 1000);
+        timeline?.record(now, (now - stampNs) / 1e6);
+      }
     },
     ack: () => {
       counters.acks++;

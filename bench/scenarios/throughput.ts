@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { MemberSpec } from "../load/messages.js";
 import { rssBytes } from "../lib/proc-stats.js";
 import { watchPauses, type Pauses } from "../lib/node-pauses.js";
+import { clockSeconds, markWindow } from "../lib/trace.js";
 import type { ServerSpec } from "../lib/servers.js";
 import { nextSourceAddresses } from "../lib/source-addresses.js";
 import type { Metric, ScenarioResult } from "../report/model.js";
@@ -171,16 +172,21 @@ export async function runThroughput(
         const saturation = best?.deliveredPerSec ?? Number.NaN;
         const halfRate = saturation / 2;
         // Roomcast says what paused it in each latency window (its /metrics).
-        const latencyWindow = async (rate: number): Promise<[WindowResult, Pauses | undefined]> => {
+        const latencyWindow = async (
+          name: string,
+          rate: number,
+        ): Promise<[WindowResult, Pauses | undefined]> => {
           await gen.setRate(rate / shape.roomSize);
           await sleep(settleMs);
           const pauses = spec.name === "roomcast" ? await watchPauses(server.port) : undefined;
+          const start = clockSeconds();
           const w = await measureWindow(gen, server, latencyMs);
+          markWindow(spec.name, name, start, clockSeconds());
           return [w, await pauses?.()];
         };
-        const [half, halfPauses] = await latencyWindow(halfRate);
-        const [common, commonPauses] = await latencyWindow(COMMON_RATE);
-        const [second, secondPauses] = await latencyWindow(SECOND_COMMON_RATE);
+        const [half, halfPauses] = await latencyWindow("half", halfRate);
+        const [common, commonPauses] = await latencyWindow("common", COMMON_RATE);
+        const [second, secondPauses] = await latencyWindow("common46", SECOND_COMMON_RATE);
         await gen.setRate(0);
         const lat = half.end.latency;
         const values: Record<string, number> = {
