@@ -28,6 +28,8 @@ import { offsetOf, type WireEnvelope } from "./wire.js";
 const OPEN = 1;
 /** The longest delay setTimeout honours. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** RoomcastOptions.sessionTimeoutMs's default. */
+const SESSION_TIMEOUT_MS = 10_000;
 
 export class Roomcast {
   readonly #url: string;
@@ -48,6 +50,7 @@ export class Roomcast {
   #nextTokenReason: TokenReason = "connect";
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #sessionTimer: ReturnType<typeof setTimeout> | undefined;
   #ackTimer: ReturnType<typeof setInterval> | undefined;
 
   /**
@@ -172,6 +175,32 @@ export class Roomcast {
     };
     // The close event follows every error; nothing to do here.
     ws.onerror = () => {};
+    this.#armSessionTimeout(ws);
+  }
+
+  /**
+   * A server that accepts the connection but never answers the upgrade, or
+   * upgrades and never sends `session`, would otherwise hold the client in
+   * `connecting` for good: the attempt is dropped and retried with backoff.
+   */
+  #armSessionTimeout(ws: WebSocketLike): void {
+    const timeoutMs = this.#options.sessionTimeoutMs ?? SESSION_TIMEOUT_MS;
+    clearTimeout(this.#sessionTimer);
+    if (timeoutMs <= 0) return;
+    this.#sessionTimer = setTimeout(() => {
+      if (this.#ws !== ws || this.#session !== undefined) return;
+      this.#events.emit(
+        "error",
+        new RoomcastError(ClientErrorCode.Connect, `no session frame within ${timeoutMs} ms`),
+      );
+      this.#ws = undefined; // what the abandoned socket does next is ignored
+      try {
+        ws.close();
+      } catch {
+        // Closing a socket that never opened may throw in some implementations.
+      }
+      this.#closed(1006, "session timeout");
+    }, timeoutMs);
   }
 
   #receive(data: unknown): void {
@@ -229,6 +258,7 @@ export class Roomcast {
   }
 
   #sessionOpened(s: NonNullable<WireEnvelope["session"]>): void {
+    clearTimeout(this.#sessionTimer);
     this.#generation++;
     this.#resumeToken = s.token;
     this.#attempt = 0;
@@ -338,6 +368,7 @@ export class Roomcast {
 
   #clearTimers(): void {
     clearTimeout(this.#refreshTimer);
+    clearTimeout(this.#sessionTimer);
     clearInterval(this.#ackTimer);
     this.#ackTimer = undefined;
   }

@@ -48,6 +48,12 @@ export interface RoomcastOptions {
   readonly ackIntervalMs?: number;
   /** How long before `expires_at` the token is refreshed. Default 30 s (half the remaining time when shorter). */
   readonly refreshMarginMs?: number;
+  /**
+   * How long one connection attempt may take to bring the server's `session`
+   * frame (TCP connect and upgrade included) before it is abandoned and
+   * retried with backoff, as after a 1006. Default 10 s; 0 waits forever.
+   */
+  readonly sessionTimeoutMs?: number;
   /** Connect in the constructor (default true); else call `connect()`. */
   readonly autoConnect?: boolean;
   /** Random source in [0, 1) for the backoff jitter; tests pass their own. */

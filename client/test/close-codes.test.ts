@@ -108,3 +108,57 @@ test("client close codes - handshakes refused with 503 and a 1013 close are retr
   wss.close();
   await new Promise<void>((resolve) => http.close(() => resolve()));
 });
+
+test("client close codes - an attempt that brings no session frame in time is dropped and retried", async (t) => {
+  // A stuck node: the first upgrade is never answered, the second is
+  // accepted but no session frame follows; the third gets a session.
+  const http = createServer();
+  const wss = new WebSocketServer({ noServer: true });
+  let upgrades = 0;
+  const hung: Duplex[] = [];
+  http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const n = ++upgrades;
+    if (n === 1) {
+      hung.push(socket);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (n >= 3) ws.send(JSON.stringify({ session: { token: `t${n}`, member_id: "m1" } }));
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  t.after(async () => {
+    for (const socket of hung) socket.destroy();
+    wss.close();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+  });
+  const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/ws`;
+  const states: StateEvent[] = [];
+  const errors: RoomcastError[] = [];
+  const client = new Roomcast(url, {
+    WebSocket,
+    sessionTimeoutMs: 150,
+    reconnect: { initialDelayMs: 10, maxDelayMs: 20 },
+  });
+  client.on("state", (s) => states.push(s));
+  client.on("error", (e) => errors.push(e));
+  await eventually(() => client.state === "open", { timeoutMs: 10_000 });
+  client.close();
+  assert.equal(upgrades, 3);
+  assert.deepEqual(
+    errors.map((e) => [e.code, e.message]),
+    [
+      ["connect", "no session frame within 150 ms"],
+      ["connect", "no session frame within 150 ms"],
+    ],
+  );
+  assert.deepEqual(
+    states
+      .filter((s) => s.state === "reconnecting" && s.delayMs !== undefined)
+      .map((s) => [s.code, s.reason]),
+    [
+      [1006, "session timeout"],
+      [1006, "session timeout"],
+    ],
+  );
+});
