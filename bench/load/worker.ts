@@ -28,10 +28,11 @@ const latency = new Histogram();
 // Under --trace, deliveries per 100 ms too (bench/lib/trace.ts).
 const traceTo = traceDir();
 const timeline = traceTo === undefined ? undefined : new LatencyTimeline();
-if (timeline !== undefined && traceTo !== undefined) {
-  const file = join(traceTo, `generator-${process.pid}-${threadId}.log`);
-  setInterval(() => appendLines(file, timeline.drain()), 1000).unref();
-}
+const flushTimeline = (): void => {
+  if (timeline === undefined || traceTo === undefined) return;
+  appendLines(join(traceTo, `generator-${process.pid}-${threadId}.log`), timeline.drain());
+};
+if (timeline !== undefined) setInterval(flushTimeline, 1000).unref();
 const ackLatency = new Histogram();
 const clients: (BenchClient | undefined)[] = [];
 const publishers: BenchClient[] = [];
@@ -198,6 +199,7 @@ function handle(cmd: Command): void {
       return;
     }
     case "stop":
+      flushTimeline(); // the last second's buckets, before the thread ends
       setRate(0);
       closedLoopDepth = 0;
       for (const client of clients) client?.close();
