@@ -20,6 +20,7 @@ interface RoomState {
   readonly epoch: string;
   /** Contiguous, oldest first: the last one's offset is `head`. */
   messages: Entry[];
+  readonly dedup: DedupKeys;
 }
 
 /**
@@ -77,14 +78,15 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  * O(expired), not O(keys). Offsets and times are plain numbers (offsets stay
  * far below 2^53), so a key costs no objects beyond its id string.
  */
-class DedupKeys {
+export class DedupKeys {
   readonly #offsets = new Map<string, number>();
   #ids: string[] = [];
   #expiries: number[] = [];
   #head = 0;
 
-  get size(): number {
-    return this.#offsets.size;
+  /** Ids in the queue, expired ones not yet cut included (for tests). */
+  get queued(): number {
+    return this.#ids.length;
   }
 
   offset(id: string): bigint | undefined {
@@ -103,8 +105,10 @@ class DedupKeys {
       this.#offsets.delete(this.#ids[this.#head]!);
       this.#head++;
     }
-    // Amortised O(1): the queue is cut once its dead front is half of it.
-    if (this.#head > 1024 && this.#head * 2 > this.#ids.length) {
+    // The dead front holds expired ids' strings: cut it once it is half the
+    // queue (amortised O(1)), so a room keeps at most as many dead ids as
+    // live ones, and none once all have expired.
+    if (this.#head > 0 && this.#head * 2 > this.#ids.length) {
       this.#ids = this.#ids.slice(this.#head);
       this.#expiries = this.#expiries.slice(this.#head);
       this.#head = 0;
@@ -142,7 +146,6 @@ export class MemoryStore implements Store {
   readonly #dedupWindowMs: number;
   readonly #maxPerRoom: number;
   readonly #rooms = new Map<string, RoomState>();
-  readonly #dedup = new Map<string, DedupKeys>();
   readonly #sessions = new Map<string, SessionState>();
   readonly #byToken = new Map<string, string>();
   #closed = false;
@@ -163,7 +166,7 @@ export class MemoryStore implements Store {
   #room(room: string): RoomState {
     let state = this.#rooms.get(room);
     if (state === undefined) {
-      state = { head: 0n, epoch: randomUUID(), messages: [] };
+      state = { head: 0n, epoch: randomUUID(), messages: [], dedup: new DedupKeys() };
       this.#rooms.set(room, state);
     }
     return state;
@@ -174,8 +177,7 @@ export class MemoryStore implements Store {
       this.#check();
       const state = this.#room(room);
       const now = Date.now();
-      let keys = this.#dedup.get(room);
-      if (keys === undefined) this.#dedup.set(room, (keys = new DedupKeys()));
+      const keys = state.dedup;
       // After this every key still there is live.
       keys.expire(now);
       const seen = keys.offset(message.messageId);
@@ -279,10 +281,7 @@ export class MemoryStore implements Store {
           state.messages = state.messages.slice(drop);
           deleted += drop;
         }
-      }
-      for (const [room, keys] of this.#dedup) {
-        keys.expire(now);
-        if (keys.size === 0) this.#dedup.delete(room);
+        state.dedup.expire(now);
       }
       for (const [id, s] of this.#sessions) {
         if (s.expiresAt <= now) {
