@@ -43,7 +43,7 @@ export class Heartbeat {
    * first interval, not a whole interval after it opened: connections opened
    * together (a reconnect storm after a deploy, a load test) would otherwise
    * be pinged in the same sweep every interval, thousands of pings and pongs
-   * in one event-loop turn (measured: 100-260 ms stalls with 10,000 sockets).
+   * in one event-loop turn (measured: delays up to ~100 ms with 10,000 sockets).
    */
   add(conn: Beating): void {
     const random = this.#opts.random ?? Math.random;
