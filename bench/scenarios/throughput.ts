@@ -172,13 +172,19 @@ export async function runThroughput(
         const saturation = best?.deliveredPerSec ?? Number.NaN;
         const halfRate = saturation / 2;
         // Roomcast says what paused it in each latency window (its /metrics).
+        // The first scrape comes before the settle, not just before the window:
+        // the runner shares the generator's core, and a scrape there (the
+        // first one also loads fetch) held the generator's threads back
+        // 15-25 ms right as the window began, which counted against Roomcast
+        // alone (the peers are not scraped). The record then spans the settle
+        // and the window.
         const latencyWindow = async (
           name: string,
           rate: number,
         ): Promise<[WindowResult, Pauses | undefined]> => {
+          const pauses = spec.name === "roomcast" ? await watchPauses(server.port) : undefined;
           await gen.setRate(rate / shape.roomSize);
           await sleep(settleMs);
-          const pauses = spec.name === "roomcast" ? await watchPauses(server.port) : undefined;
           const start = clockSeconds();
           const w = await measureWindow(gen, server, latencyMs);
           markWindow(spec.name, name, start, clockSeconds());
