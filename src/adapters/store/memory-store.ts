@@ -14,106 +14,14 @@ import type {
   TrimPolicy,
 } from "../../ports/store.js";
 import { StoreError, StoreErrorCode } from "../../ports/store-error.js";
+import { DedupKeys, HistoryLog } from "./memory-records.js";
 
 interface RoomState {
   head: bigint;
   readonly epoch: string;
   /** Contiguous, oldest first: the last one's offset is `head`. */
-  messages: Entry[];
+  readonly history: HistoryLog;
   readonly dedup: DedupKeys;
-}
-
-/**
- * One stored message, kept as one object of one class: no offset (it follows
- * from the position), no wrapper, and no copy made with an object spread.
- * Node 20's optimised code gives each object made by `{ ...m, extra }` a
- * hidden class of its own, so a spread here cost every stored message two
- * more objects (a map and its descriptors, ~250 bytes) for the garbage
- * collector to mark; at many-rooms rates that marking starved the event loop.
- */
-class Entry {
-  readonly messageId: string;
-  readonly senderId: string;
-  readonly sentAt: string;
-  readonly content: string;
-  readonly traceparent: string | undefined;
-  readonly tracestate: string | undefined;
-  readonly userId: string | undefined;
-  readonly storedAt: number;
-
-  constructor(m: NewMessage, storedAt: number) {
-    this.messageId = m.messageId;
-    this.senderId = m.senderId;
-    this.sentAt = m.sentAt;
-    this.content = m.content;
-    this.traceparent = m.traceparent;
-    this.tracestate = m.tracestate;
-    this.userId = m.userId;
-    this.storedAt = storedAt;
-  }
-
-  /** The port's shape: optional fields only when set. */
-  stored(room: string, offset: bigint): StoredMessage {
-    const m: Mutable<StoredMessage> = {
-      messageId: this.messageId,
-      senderId: this.senderId,
-      sentAt: this.sentAt,
-      content: this.content,
-      room,
-      offset,
-    };
-    if (this.traceparent !== undefined) m.traceparent = this.traceparent;
-    if (this.tracestate !== undefined) m.tracestate = this.tracestate;
-    if (this.userId !== undefined) m.userId = this.userId;
-    return m;
-  }
-}
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-/**
- * A room's dedup keys: message id → offset, and the ids again in a queue
- * beside their expiry times. Keys are added with now + the window, so the
- * queue is in expiry order and expiring stops at the first live key:
- * O(expired), not O(keys). Offsets and times are plain numbers (offsets stay
- * far below 2^53), so a key costs no objects beyond its id string.
- */
-export class DedupKeys {
-  readonly #offsets = new Map<string, number>();
-  #ids: string[] = [];
-  #expiries: number[] = [];
-  #head = 0;
-
-  /** Ids in the queue, expired ones not yet cut included (for tests). */
-  get queued(): number {
-    return this.#ids.length;
-  }
-
-  offset(id: string): bigint | undefined {
-    const offset = this.#offsets.get(id);
-    return offset === undefined ? undefined : BigInt(offset);
-  }
-
-  add(id: string, offset: bigint, expiresAt: number): void {
-    this.#offsets.set(id, Number(offset));
-    this.#ids.push(id);
-    this.#expiries.push(expiresAt);
-  }
-
-  expire(now: number): void {
-    while (this.#head < this.#ids.length && this.#expiries[this.#head]! <= now) {
-      this.#offsets.delete(this.#ids[this.#head]!);
-      this.#head++;
-    }
-    // The dead front holds expired ids' strings: cut it once it is half the
-    // queue (amortised O(1)), so a room keeps at most as many dead ids as
-    // live ones, and none once all have expired.
-    if (this.#head > 0 && this.#head * 2 > this.#ids.length) {
-      this.#ids = this.#ids.slice(this.#head);
-      this.#expiries = this.#expiries.slice(this.#head);
-      this.#head = 0;
-    }
-  }
 }
 
 interface SessionState {
@@ -126,20 +34,11 @@ export interface MemoryStoreOptions {
   /** How long a (room, messageId) is remembered after its first append (DEDUP_WINDOW). */
   readonly dedupWindowMs: number;
   /**
-   * HISTORY_SIZE, when known: a room never holds more than twice this many
-   * messages, whatever TRIM_INTERVAL is (the trim still cuts to it exactly).
+   * HISTORY_SIZE, when known: a room never holds more than this many
+   * messages, whatever TRIM_INTERVAL is (the trim also cuts by age).
    */
   readonly maxPerRoom?: number;
 }
-
-/**
- * Amortised trimming on append: a room's history is cut back to `maxPerRoom`
- * once it reaches twice that, so each append pays O(1) on average and memory
- * stays bounded between trims. Without it a busy node's history (and the
- * heap the garbage collector has to mark) grew for a whole TRIM_INTERVAL,
- * and the trim then swept it in one synchronous pass.
- */
-const HISTORY_SLACK = 2;
 
 export class MemoryStore implements Store {
   readonly capabilities: StoreCapabilities = { durable: false, shared: false };
@@ -166,7 +65,7 @@ export class MemoryStore implements Store {
   #room(room: string): RoomState {
     let state = this.#rooms.get(room);
     if (state === undefined) {
-      state = { head: 0n, epoch: randomUUID(), messages: [], dedup: new DedupKeys() };
+      state = { head: 0n, epoch: randomUUID(), history: new HistoryLog(), dedup: new DedupKeys() };
       this.#rooms.set(room, state);
     }
     return state;
@@ -183,10 +82,10 @@ export class MemoryStore implements Store {
       const seen = keys.offset(message.messageId);
       if (seen !== undefined) return { offset: seen, duplicate: true, epoch: state.epoch };
       state.head += 1n;
-      state.messages.push(new Entry(message, now));
-      if (state.messages.length >= this.#maxPerRoom * HISTORY_SLACK) {
-        state.messages = state.messages.slice(state.messages.length - this.#maxPerRoom);
-      }
+      const history = state.history;
+      history.append(message, now);
+      // HISTORY_SIZE holds between trims too: dropping the oldest is O(1).
+      if (history.length > this.#maxPerRoom) history.drop(history.length - this.#maxPerRoom);
       keys.add(message.messageId, state.head, now + this.#dedupWindowMs);
       return { offset: state.head, duplicate: false, epoch: state.epoch };
     });
@@ -196,11 +95,14 @@ export class MemoryStore implements Store {
     return run(() => {
       this.#check();
       const state = this.#room(room);
-      const first = state.head - BigInt(state.messages.length) + 1n;
+      const history = state.history;
+      const first = state.head - BigInt(history.length) + 1n;
       const start = afterOffset < first ? 0 : Number(afterOffset - first + 1n);
-      const messages = state.messages
-        .slice(start, start + limit)
-        .map((m, i) => m.stored(room, first + BigInt(start + i)));
+      const end = Math.min(history.length, start + limit);
+      const messages: StoredMessage[] = [];
+      for (let i = start; i < end; i++) {
+        messages.push(history.message(i, room, first + BigInt(i)));
+      }
       return { messages, head: state.head, epoch: state.epoch, oldest: first };
     });
   }
@@ -271,14 +173,11 @@ export class MemoryStore implements Store {
       const now = Date.now();
       let deleted = 0;
       for (const state of this.#rooms.values()) {
-        let drop = Math.max(0, state.messages.length - policy.maxPerRoom);
-        while (
-          drop < state.messages.length &&
-          state.messages[drop]!.storedAt <= now - policy.maxAgeMs
-        )
-          drop++;
+        const history = state.history;
+        let drop = Math.max(0, history.length - policy.maxPerRoom);
+        while (drop < history.length && history.storedAt(drop) <= now - policy.maxAgeMs) drop++;
         if (drop > 0) {
-          state.messages = state.messages.slice(drop);
+          history.drop(drop);
           deleted += drop;
         }
         state.dedup.expire(now);
@@ -295,6 +194,11 @@ export class MemoryStore implements Store {
 
   close(): Promise<void> {
     this.#closed = true;
+    // The records live in a process-wide chunk pool: give them back.
+    for (const state of this.#rooms.values()) {
+      state.history.clear();
+      state.dedup.clear();
+    }
     return Promise.resolve();
   }
 }
