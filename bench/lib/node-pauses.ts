@@ -1,8 +1,8 @@
 // What Roomcast's own /metrics says about pauses during a latency window:
 // garbage collections by kind (prom-client's nodejs_gc_duration_seconds) and
 // the longest event-loop delay (nodejs_eventloop_lag_max_seconds, which
-// prom-client resets at every scrape, so a scrape at the window's start and
-// one at its end bound the window). Peers have no such endpoint; for them
+// prom-client resets at every scrape, so a scrape before the window's settle
+// and one after the window bound it). Peers have no such endpoint; for them
 // the runner records nothing.
 export interface Pauses {
   /** Major (mark-compact) collections and their total seconds. */
