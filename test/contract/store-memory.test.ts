@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { it } from "node:test";
 import type { NewMessage } from "../../src/ports/store.js";
 import { MemoryStore } from "../../src/adapters/store/memory-store.js";
+import { CHUNK_BYTES, chunkPool } from "../../src/adapters/store/memory-records.js";
 import { storeContract } from "./store.contract.js";
 
 storeContract("memory store", (settings) => Promise.resolve(new MemoryStore(settings)), {
@@ -39,4 +40,27 @@ void it("store - a room keeps at most HISTORY_SIZE between trims, newest first k
   assert.deepEqual([retry.offset, retry.duplicate], [1n, true]);
   await store.trim({ maxPerRoom: 5, maxAgeMs: 60_000 });
   assert.equal((await store.read("room", 0n, 100)).messages.length, 5);
+});
+
+// Memory store only: its records live in a process-wide chunk pool, and a
+// closed store gives its chunks back (tests and restarts open many stores).
+void it("store - close gives the history's and dedup keys' chunks back to the pool", async () => {
+  const inUse = (): number => {
+    const { slabs, free } = chunkPool();
+    return slabs * ((1 << 20) / CHUNK_BYTES) - free;
+  };
+  const before = inUse();
+  const store = new MemoryStore({ dedupWindowMs: 60_000, maxPerRoom: 1000 });
+  await store.open();
+  for (let i = 0; i < 2000; i++) {
+    await store.append(`room-${i % 20}`, {
+      messageId: `m${i}`,
+      senderId: "s",
+      sentAt: "2026-01-01T00:00:00.000Z",
+      content: "z".repeat(200),
+    });
+  }
+  assert.ok(inUse() > before + 20, `${inUse()} chunks in use, ${before} before`);
+  await store.close();
+  assert.equal(inUse(), before);
 });
