@@ -85,7 +85,8 @@ export function chunkPool(): { slabs: number; free: number } {
 /**
  * A queue of variable-size entries in chunks, oldest first. An entry never
  * spans chunks: one that does not fit in the rest of the last chunk starts
- * the next. Entries are addressed by (chunk sequence number, byte position);
+ * the next. Entries are addressed by chunk sequence number × CHUNK_BYTES +
+ * byte position (a chunk larger than CHUNK_BYTES holds one entry, at 0);
  * sequence numbers only grow, so a dropped chunk's entries are told apart
  * from live ones. Every entry starts with its own length (u32).
  */
@@ -93,15 +94,25 @@ class ChunkQueue {
   #chunks: Buffer[] = [];
   /** Bytes used in each chunk. */
   #ends: number[] = [];
+  /** Number (counted since the queue began) of each chunk's first entry. */
+  #firsts: number[] = [];
   /** Index in #chunks of the oldest chunk held; those before it are gone. */
   #head = 0;
   /** Sequence number of #chunks[0]. */
   #base = 0;
   /** Position of the oldest live entry in the head chunk. */
   #frontAt = 0;
+  /** Numbers of the oldest live entry and of the next one. */
+  #front = 0;
+  #next = 0;
 
   get empty(): boolean {
     return this.#head === this.#chunks.length;
+  }
+
+  /** Live entries. */
+  get size(): number {
+    return this.#next - this.#front;
   }
 
   /** Room for an entry of up to `bytes`: returns [chunk, position]; commit with `added`. */
@@ -113,12 +124,14 @@ class ChunkQueue {
     if (this.#head * 2 > this.#chunks.length) {
       this.#chunks.splice(0, this.#head);
       this.#ends.splice(0, this.#head);
+      this.#firsts.splice(0, this.#head);
       this.#base += this.#head;
       this.#head = 0;
     }
     const chunk = takeChunk(bytes);
     this.#chunks.push(chunk);
     this.#ends.push(0);
+    this.#firsts.push(this.#next);
     if (this.#chunks.length - 1 === this.#head) this.#frontAt = 0;
     return [chunk, 0];
   }
@@ -127,11 +140,12 @@ class ChunkQueue {
   added(bytes: number): void {
     const last = this.#ends.length - 1;
     this.#ends[last] = this.#ends[last]! + bytes;
+    this.#next++;
   }
 
   /** The newest entry's address (after `added`). */
   lastAddress(at: number): number {
-    return (this.#base + this.#chunks.length - 1) * CHUNK_SPAN + at;
+    return (this.#base + this.#chunks.length - 1) * CHUNK_BYTES + at;
   }
 
   /** The oldest live entry as [chunk, position], or undefined. */
@@ -143,6 +157,7 @@ class ChunkQueue {
   shift(): void {
     const chunk = this.#chunks[this.#head]!;
     this.#frontAt += chunk.readUInt32LE(this.#frontAt);
+    this.#front++;
     if (this.#frontAt < this.#ends[this.#head]!) return;
     // The head chunk is used up: give it back (the last one too, when empty).
     giveChunk(chunk);
@@ -156,14 +171,16 @@ class ChunkQueue {
     this.#base += this.#chunks.length;
     this.#chunks = [];
     this.#ends = [];
+    this.#firsts = [];
     this.#head = 0;
     this.#frontAt = 0;
+    this.#front = this.#next;
   }
 
   /** The chunk and position of a live address, or undefined if it was dropped. */
   at(address: number): [Buffer, number] | undefined {
-    const seq = Math.floor(address / CHUNK_SPAN);
-    const at = address - seq * CHUNK_SPAN;
+    const seq = Math.floor(address / CHUNK_BYTES);
+    const at = address - seq * CHUNK_BYTES;
     const i = seq - this.#base;
     if (i < this.#head || i >= this.#chunks.length) return undefined;
     if (i === this.#head && at < this.#frontAt) return undefined;
@@ -176,36 +193,27 @@ class ChunkQueue {
       const chunk = this.#chunks[i]!;
       const end = this.#ends[i]!;
       for (let at = i === this.#head ? this.#frontAt : 0; at < end; at += chunk.readUInt32LE(at)) {
-        fn(chunk, at, (this.#base + i) * CHUNK_SPAN + at);
+        fn(chunk, at, (this.#base + i) * CHUNK_BYTES + at);
       }
     }
   }
 
-  /**
-   * The entry numbered `index`, found by walking its chunk: firsts[k] is the
-   * number of the first entry of the k-th held chunk, counted from
-   * firstsHead (the caller keeps it in step with the chunks).
-   */
-  nth(firsts: readonly number[], firstsHead: number, index: number): [Buffer, number] {
-    let lo = firstsHead;
-    let hi = firsts.length - 1;
+  /** The i-th live entry (0 = oldest): found by its chunk's first number, then a walk. */
+  nth(i: number): [Buffer, number] {
+    const index = this.#front + i;
+    let lo = this.#head;
+    let hi = this.#chunks.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (firsts[mid]! <= index) lo = mid;
+      if (this.#firsts[mid]! <= index) lo = mid;
       else hi = mid - 1;
     }
-    const chunk = this.#chunks[this.#head + (lo - firstsHead)]!;
+    const chunk = this.#chunks[lo]!;
     let at = 0;
-    for (let n = firsts[lo]!; n < index; n++) at += chunk.readUInt32LE(at);
+    for (let n = this.#firsts[lo]!; n < index; n++) at += chunk.readUInt32LE(at);
     return [chunk, at];
   }
 }
-
-/**
- * Room for any address: a chunk's positions fit below this. Chunks larger
- * than CHUNK_BYTES (one entry each) only ever use position 0.
- */
-const CHUNK_SPAN = CHUNK_BYTES;
 
 function put(b: Buffer, at: number, s: string, enc: "utf8" | "utf16le"): number {
   const n = b.write(s, at + 4, enc);
@@ -232,16 +240,10 @@ const RECORD_HEAD = 13;
  */
 export class HistoryLog {
   readonly #queue = new ChunkQueue();
-  /** Record index (since the log began) of each held chunk's first record. */
-  #firsts: number[] = [];
-  #firstsHead = 0;
-  /** Index of the oldest live record, and of the next one. */
-  #front = 0;
-  #next = 0;
 
   /** Live records. */
   get length(): number {
-    return this.#next - this.#front;
+    return this.#queue.size;
   }
 
   append(m: NewMessage, storedAt: number): void {
@@ -277,15 +279,7 @@ export class HistoryLog {
     let bound = RECORD_HEAD + 4 * fields + 3 * chars;
     // A record too large for a pooled chunk gets a chunk of its exact size.
     if (bound > CHUNK_BYTES) bound = exactSize(m, enc, fields);
-    const wasEmpty = this.#queue.empty;
     const [b, start] = this.#queue.reserve(bound);
-    if (start === 0) {
-      if (wasEmpty) {
-        this.#firsts = [];
-        this.#firstsHead = 0;
-      }
-      this.#firsts.push(this.#next);
-    }
     b.writeDoubleLE(storedAt, start + 4);
     b[start + 12] = flags;
     let at = start + RECORD_HEAD;
@@ -298,13 +292,11 @@ export class HistoryLog {
     if (m.userId !== undefined) at = put(b, at, m.userId, enc);
     b.writeUInt32LE(at - start, start);
     this.#queue.added(at - start);
-    this.#next++;
   }
 
   /** Forgets every record and gives the chunks back (a closed store). */
   clear(): void {
     this.#queue.clear();
-    this.#front = this.#next;
   }
 
   /** When the i-th live record (0 = oldest) was stored. */
@@ -315,22 +307,7 @@ export class HistoryLog {
 
   /** Forgets the n oldest live records. */
   drop(n: number): void {
-    n = Math.min(n, this.length);
-    for (let k = 0; k < n; k++) {
-      this.#queue.shift();
-      this.#front++;
-    }
-    // Chunks the queue gave back no longer need their first index.
-    while (
-      this.#firstsHead + 1 < this.#firsts.length &&
-      this.#firsts[this.#firstsHead + 1]! <= this.#front
-    ) {
-      this.#firstsHead++;
-    }
-    if (this.#firstsHead * 2 > this.#firsts.length) {
-      this.#firsts = this.#firsts.slice(this.#firstsHead);
-      this.#firstsHead = 0;
-    }
+    for (let k = Math.min(n, this.length); k > 0; k--) this.#queue.shift();
   }
 
   /** The i-th live record (0 = oldest), in the port's shape. */
@@ -361,7 +338,7 @@ export class HistoryLog {
 
   #record(i: number): [Buffer, number] {
     if (i < 0 || i >= this.length) throw new RangeError(`no record ${i} of ${this.length}`);
-    return this.#queue.nth(this.#firsts, this.#firstsHead, this.#front + i);
+    return this.#queue.nth(i);
   }
 }
 
@@ -417,7 +394,6 @@ export class DedupKeys {
   #slots = new Float64Array(16);
   /** Slots not empty (live or expired). */
   #filled = 0;
-  #live = 0;
 
   /** `hash` is for tests, which make every id collide. */
   constructor(hash: (id: string) => number = hashOf) {
@@ -426,7 +402,7 @@ export class DedupKeys {
 
   /** Live keys (for tests). */
   get size(): number {
-    return this.#live;
+    return this.#queue.size;
   }
 
   /** Forgets every key and gives the chunks back (a closed store). */
@@ -434,7 +410,6 @@ export class DedupKeys {
     this.#queue.clear();
     this.#slots = new Float64Array(16);
     this.#filled = 0;
-    this.#live = 0;
   }
 
   offset(id: string): bigint | undefined {
@@ -480,7 +455,6 @@ export class DedupKeys {
     b.writeDoubleLE(Number(offset), at + 16);
     b[at + 24] = wide ? 1 : 0;
     this.#queue.added(KEY_HEAD + n);
-    this.#live++;
     this.#place(this.#queue.lastAddress(at), hash);
     if (this.#filled * 2 > this.#slots.length) this.#rebuild();
   }
@@ -490,7 +464,6 @@ export class DedupKeys {
       const [b, at] = f;
       if (b.readDoubleLE(at + 8) > now) return;
       this.#queue.shift();
-      this.#live--;
     }
     // All expired: start the table afresh (no dead slots to skip).
     if (this.#filled > 0) {
@@ -514,7 +487,7 @@ export class DedupKeys {
   /** A table at most a quarter full of the live entries, without dead slots. */
   #rebuild(): void {
     let size = 16;
-    while (this.#live * 4 > size) size *= 2;
+    while (this.#queue.size * 4 > size) size *= 2;
     this.#slots = new Float64Array(size);
     this.#filled = 0;
     this.#queue.forEach((b, at, address) => this.#place(address, b.readUInt32LE(at + 4)));
