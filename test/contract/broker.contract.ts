@@ -361,15 +361,24 @@ export function brokerContract(
 
         // Resubscription happens in the background right after the reconnect,
         // so keep publishing fresh markers until one gets through to both nodes.
+        // A restarted Redis Cluster can take longer than the default 10 s to
+        // serve its slots again (seen once in a full run), as long as the
+        // reconnect itself is given.
         let n = 0;
-        await eventually(async () => {
-          await a.publish(room, bytes(`after-${++n}`));
-          return onA.got.length > 0 && onB.got.length > 0;
-        });
-        await eventually(async () => {
-          await a.publishControl(bytes(`control-${++n}`));
-          return controlOnB.length > 0;
-        });
+        await eventually(
+          async () => {
+            await a.publish(room, bytes(`after-${++n}`));
+            return onA.got.length > 0 && onB.got.length > 0;
+          },
+          { timeoutMs: 20_000 },
+        );
+        await eventually(
+          async () => {
+            await a.publishControl(bytes(`control-${++n}`));
+            return controlOnB.length > 0;
+          },
+          { timeoutMs: 20_000 },
+        );
         assert.ok(onB.got.map(text).every((m) => m.startsWith("after-")));
         assert.equal(await opts.interest(room), 2);
       });
