@@ -6,7 +6,8 @@ rateLimiterContract(
   (now) => Promise.resolve(new MemoryLimiter(now === undefined ? {} : { now })),
   {
     shared: false,
-    keysHeld: (l) => Promise.resolve((l as MemoryLimiter).size),
+    keysHeld: (l, prefix) =>
+      Promise.resolve([...(l as MemoryLimiter).keys()].filter((k) => k.startsWith(prefix)).length),
     sweep: (l) => Promise.resolve((l as MemoryLimiter).sweep()),
   },
 );

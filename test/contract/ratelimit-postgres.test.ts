@@ -22,12 +22,13 @@ rateLimiterContract(
     after: async () => {
       await server?.close();
     },
-    keysHeld: async () => {
+    keysHeld: async (_l, prefix) => {
       const client = new pg.Client({ connectionString: url() });
       await client.connect();
       try {
         const { rows } = await client.query<{ n: string }>(
-          "SELECT count(*) AS n FROM roomcast_rate_limits",
+          "SELECT count(*) AS n FROM roomcast_rate_limits WHERE starts_with(key, $1)",
+          [prefix],
         );
         return Number(rows[0]?.n ?? 0);
       } finally {

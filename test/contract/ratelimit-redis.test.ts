@@ -22,10 +22,10 @@ rateLimiterContract(
     after: async () => {
       await server?.close();
     },
-    keysHeld: async () => {
+    keysHeld: async (_l, prefix) => {
       const probe = new Redis(url());
       try {
-        return (await probe.keys("roomcast:rl:*")).length;
+        return (await probe.keys(`roomcast:rl:${prefix}*`)).length;
       } finally {
         probe.disconnect();
       }

@@ -17,11 +17,16 @@ rateLimiterContract(
       rmSync(dir, { recursive: true, force: true });
       return Promise.resolve();
     },
-    keysHeld: () => {
+    keysHeld: (_l, prefix) => {
       const db = new Database(path, { readonly: true });
       try {
         return Promise.resolve(
-          db.prepare("SELECT count(*) FROM roomcast_rate_limits").pluck().get() as number,
+          db
+            .prepare(
+              "SELECT count(*) FROM roomcast_rate_limits WHERE substr(key, 1, length(@p)) = @p",
+            )
+            .pluck()
+            .get({ p: prefix }) as number,
         );
       } finally {
         db.close();

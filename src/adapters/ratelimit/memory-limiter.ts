@@ -59,8 +59,8 @@ export class MemoryLimiter implements RateLimiter {
   }
 
   /** Keys held (for tests of the sweep). */
-  get size(): number {
-    return this.#tats.size;
+  keys(): IterableIterator<string> {
+    return this.#tats.keys();
   }
 
   close(): Promise<void> {
