@@ -10,7 +10,8 @@ import { loadAverage, machineInfo, type MachineInfo } from "./lib/machine.js";
 import { parseOptions, runsFor, type Options, type ScenarioName } from "./lib/cli.js";
 import { startNoiseMeter } from "./lib/noise.js";
 import { TRACE_ENV } from "./lib/trace.js";
-import { GENERATOR_CORE, pinSelf } from "./lib/pin.js";
+import { startMachineSpeed, type MachineSpeed } from "./lib/machine-speed.js";
+import { GENERATOR_CORE, pinSelf, SERVER_CORE } from "./lib/pin.js";
 import { isBuilt, serverSpec, SERVER_NAMES, type ServerName } from "./lib/servers.js";
 import { renderScenario } from "./report/markdown.js";
 import { newScenario, type ScenarioResult } from "./report/model.js";
@@ -225,9 +226,15 @@ function plan(
   }
 }
 
-async function runPlan(p: Plan, runs: number, ctx: RunContext): Promise<void> {
+async function runPlan(
+  p: Plan,
+  runs: number,
+  ctx: RunContext,
+  speed: MachineSpeed | undefined,
+): Promise<void> {
   const noise = startNoiseMeter();
   const load0 = loadAverage();
+  const speeds = new Map<string, number[]>();
   for (let run = 1; run <= runs; run++) {
     for (const variant of p.result.variants) {
       if (!ctx.inBudget()) {
@@ -236,7 +243,12 @@ async function runPlan(p: Plan, runs: number, ctx: RunContext): Promise<void> {
       }
       ctx.log(`${p.result.name} run ${run}/${runs}: ${variant}`);
       try {
+        const from = Date.now() / 1000;
         const { values, detail } = await p.run(variant);
+        if (speed !== undefined) {
+          values["machineNs"] = speed.median(from, Date.now() / 1000);
+          speeds.set(variant, [...(speeds.get(variant) ?? []), values["machineNs"]]);
+        }
         p.result.runs[variant]?.push(values);
         p.result.details[variant]?.push(detail);
         ctx.log(
@@ -253,6 +265,12 @@ async function runPlan(p: Plan, runs: number, ctx: RunContext): Promise<void> {
   p.result.notes.push(
     `Load average at start ${load0}; other processes used ${noise.otherCores().toFixed(2)} cores on average during this scenario.`,
   );
+  if (speeds.size > 0) {
+    const list = [...speeds].map(([v, ns]) => `${v} ${ns.map((n) => Math.round(n)).join(", ")}`);
+    p.result.notes.push(
+      `Machine speed per run (median ns per operation of the speed trace on the server's core; lower is faster): ${list.join("; ")}.`,
+    );
+  }
 }
 
 function header(
@@ -341,6 +359,7 @@ async function main(): Promise<void> {
     `${opts.full ? "full" : "short"} run; servers ${servers.join(", ")}; pinned=${pinned}; load ${loadBefore}`,
   );
 
+  const speed = opts.machineSpeed ? startMachineSpeed(SERVER_CORE) : undefined;
   const results: ScenarioResult[] = [];
   for (const name of opts.scenarios) {
     const p = plan(name, opts, ctx, servers);
@@ -348,7 +367,7 @@ async function main(): Promise<void> {
       globalNotes.push(p);
       continue;
     }
-    await runPlan(p, runsFor(opts, name), ctx);
+    await runPlan(p, runsFor(opts, name), ctx, speed);
     if (name === "fanout" || name === "many-rooms")
       p.result.notes.push(...generatorBoundNotes(p.result));
     if (name === "cluster") p.result.notes.push(...clusterNotes(p.result));
@@ -359,6 +378,7 @@ async function main(): Promise<void> {
     results.push(p.result);
   }
 
+  speed?.stop();
   const seconds = (performance.now() - t0) / 1000;
   const markdown = [
     header(machine, opts, startedAt, seconds, noise.otherCores(), loadBefore),

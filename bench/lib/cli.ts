@@ -29,6 +29,8 @@ export interface Options {
   cpuProf: boolean;
   /** Record a latency timeline per window (bench/lib/trace.ts) into OUT/trace. */
   trace: boolean;
+  /** Keep a speed trace on the server's core and record it per run (bench/lib/machine-speed.ts). */
+  machineSpeed: boolean;
   /** The runner stops starting runs after this, and kills everything at twice it. */
   budgetSeconds: number;
   outDir: string;
@@ -44,7 +46,7 @@ export function runsFor(opts: Options, scenario: ScenarioName): number {
 const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish,
        durable-rooms,limits-fanout,limits-durable,scaling]
        [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--stores postgres,sqlite,redis,spanner,memory] [--workers N] [--content-bytes N] [--cpu-prof] [--trace]
-       [--budget-seconds N] [--out DIR]`;
+       [--machine-speed] [--budget-seconds N] [--out DIR]`;
 
 function isScenario(s: string): s is ScenarioName {
   return (SCENARIOS as readonly string[]).includes(s);
@@ -62,6 +64,7 @@ export function parseOptions(argv: string[]): Options {
     contentBytes: 64,
     cpuProf: false,
     trace: false,
+    machineSpeed: false,
     budgetSeconds: full ? 40 * 60 : 150,
     outDir: "bench/results",
   };
@@ -108,6 +111,9 @@ export function parseOptions(argv: string[]): Options {
         break;
       case "--trace":
         opts.trace = true;
+        break;
+      case "--machine-speed":
+        opts.machineSpeed = true;
         break;
       case "--budget-seconds":
         opts.budgetSeconds = int();

@@ -118,6 +118,9 @@ function step(w: WindowResult, offered: number): Record<string, number> {
     skipped: w.skipped,
     errors: w.errors,
     closed: w.closed,
+    // When the window ended (Unix seconds), to line steps up with other
+    // records of the run, such as bench/micro/speed-trace.js.
+    endedAt: Math.round(Date.now() / 100) / 10,
   };
 }
 
