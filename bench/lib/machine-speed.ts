@@ -57,8 +57,14 @@ export function startMachineSpeed(core: number): MachineSpeed {
     partial = text.slice(end + 1);
     samples.push(...parseSpeedLines(text.slice(0, end + 1)));
   });
+  // The runner may leave by its watchdog or SIGINT: the trace goes with it.
+  const stop = (): void => void child.kill("SIGTERM");
+  process.once("exit", stop);
   return {
     median: (from, to) => medianBetween(samples, from, to),
-    stop: () => void child.kill("SIGTERM"),
+    stop: () => {
+      process.off("exit", stop);
+      stop();
+    },
   };
 }
