@@ -1,7 +1,7 @@
 // --machine-speed: a slow machine and a slow server look the same in a run's
 // figures. This KVM guest has been seen switching between two speeds for
 // minutes at a time with nothing else running (a fixed JavaScript workload
-// at 425-450 ns per operation in one state, 725-748 in the other), and every
+// at 421-472 ns per operation in one state, 725-748 in the other), and every
 // server's CPU per message follows. So the runner can keep a speed trace on
 // the server's core (bench/micro/speed-trace.ts: a 5,000-operation slice of
 // fixed work, about 2.5 ms, every 250 ms: 1 % of the core) and record the
@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { pinnedCommand } from "./pin.js";
+import { spread } from "./stats.js";
 
 export interface SpeedSample {
   /** Unix seconds. */
@@ -35,13 +36,7 @@ export function parseSpeedLines(text: string): SpeedSample[] {
 }
 
 export function medianBetween(samples: readonly SpeedSample[], from: number, to: number): number {
-  const xs = samples
-    .filter((s) => s.t >= from && s.t <= to)
-    .map((s) => s.ns)
-    .sort((a, b) => a - b);
-  if (xs.length === 0) return Number.NaN;
-  const mid = xs.length >> 1;
-  return xs.length % 2 === 1 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
+  return spread(samples.filter((s) => s.t >= from && s.t <= to).map((s) => s.ns)).median;
 }
 
 export function startMachineSpeed(core: number): MachineSpeed {

@@ -1,5 +1,5 @@
-// How fast this machine is right now, with no server in the picture: a fixed
-// JavaScript workload (strings, a Map, small objects, JSON, UTF-8) and a fixed
+// How fast this machine is right now, with no server in the picture: the
+// fixed JavaScript workload of fixed-work.ts and a fixed
 // loopback TCP workload (one write system call per 256-byte chunk, read back
 // in the same process). Prints ns of this process's CPU per operation of each,
 // as one JSON line. Run it pinned to the server's core before and after a
@@ -8,6 +8,8 @@
 // Usage: taskset -c 0 node dist/bench/micro/calibrate.js [rounds=5]
 import { createServer, connect, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
+import { spread } from "../lib/stats.js";
+import { fixedWork } from "./fixed-work.js";
 
 const rounds = Number(process.argv[2] ?? 5);
 
@@ -18,18 +20,10 @@ function cpuNs(): number {
 
 let sink = 0;
 
-/** ns of CPU per operation of a fixed JS workload. */
+/** ns of CPU per operation of the fixed JS workload. */
 function jsWork(ops: number): number {
-  const map = new Map<string, { n: number; text: string }>();
   const start = cpuNs();
-  for (let i = 0; i < ops; i++) {
-    const key = `room-${i % 1000}`;
-    const entry = map.get(key) ?? { n: 0, text: "" };
-    entry.n += 1;
-    entry.text = JSON.stringify({ room: key, n: entry.n, body: "hello world" });
-    map.set(key, entry);
-    sink += Buffer.byteLength(entry.text);
-  }
+  sink += fixedWork(new Map(), ops);
   return (cpuNs() - start) / ops;
 }
 
@@ -71,12 +65,11 @@ for (let i = 0; i < rounds; i++) {
   js.push(jsWork(1_000_000));
   tcp.push(await tcpWork(100_000));
 }
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(
   JSON.stringify({
     at: new Date().toISOString(),
-    jsNsPerOp: Math.round(median(js)),
-    tcpNsPerWrite: Math.round(median(tcp)),
+    jsNsPerOp: Math.round(spread(js).median),
+    tcpNsPerWrite: Math.round(spread(tcp).median),
     js: js.map(Math.round),
     tcp: tcp.map(Math.round),
     sink: sink > 0,
