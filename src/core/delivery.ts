@@ -2,7 +2,7 @@
 // once per codec, and the same bytes sent to every member ("encode once, send
 // many").
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { delimit, jsonCodec, type Codec } from "../protocol/codec.js";
+import { delimit, envelope, jsonCodec, type Codec } from "../protocol/codec.js";
 import {
   EnvelopeSchema,
   MessageSchema,
@@ -75,9 +75,7 @@ export class Delivery {
   /** The frame payload for one codec, computed once and shared. */
   encoded(codec: Codec): Uint8Array {
     if (codec.binary) return (this.#proto ??= delimit(this.envelopeBytes()));
-    return (this.#json ??= jsonCodec.encode(
-      create(EnvelopeSchema, { kind: { case: "message", value: this.message } }),
-    ));
+    return (this.#json ??= jsonCodec.encode(envelope({ case: "message", value: this.message })));
   }
 }
 

@@ -2,16 +2,10 @@
 // sessions, the control channel) and dispatches a member's requests: join,
 // leave, ack and publish. Publishing has one path for every caller:
 // validate → store.append (dedup + offset) → local room + other nodes → result.
-import { create } from "@bufbuild/protobuf";
 import { randomUUID } from "node:crypto";
 import { envelope } from "../protocol/codec.js";
 import { CloseCode, ErrorCode, WireError } from "../protocol/errors.js";
-import {
-  AckSchema,
-  MessageSchema,
-  type Envelope,
-  type Message,
-} from "../protocol/gen/roomcast/v1/envelope_pb.js";
+import { type Envelope, type Message } from "../protocol/gen/roomcast/v1/envelope_pb.js";
 import { checkRoomId, validateMessage } from "../protocol/validate.js";
 import type { Logger } from "../observability/logging.js";
 import type { Broker } from "../ports/broker.js";
@@ -435,12 +429,13 @@ export class Router implements MemberHost {
       member.send(
         envelope({
           case: "ack",
-          value: create(AckSchema, {
+          value: {
+            $typeName: "roomcast.v1.Ack",
             roomId: msg.target,
             messageId: result.messageId,
             offset: result.offset,
             duplicate: result.duplicate,
-          }),
+          },
         }),
       );
     });
@@ -516,14 +511,16 @@ export class Router implements MemberHost {
       void this.#rooms.announce(roomId, result.offset);
     } else {
       this.#telemetry.metrics.published();
-      const message = create(MessageSchema, {
+      // A literal, as create(MessageSchema, ...) would build it: one per publish.
+      const message: Message = {
+        $typeName: "roomcast.v1.Message",
         target: roomId,
         content: stored.content,
         messageId: stored.messageId,
         sentAt: stored.sentAt,
         senderId: stored.senderId,
         offset: result.offset,
-      });
+      };
       if (stored.traceparent !== undefined) message.traceparent = stored.traceparent;
       if (stored.tracestate !== undefined) message.tracestate = stored.tracestate;
       if (stored.userId !== undefined) message.userId = stored.userId;

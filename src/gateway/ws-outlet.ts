@@ -1,7 +1,8 @@
 // An Outlet over one `ws` WebSocket. Frames are built once per payload and
 // shared: a room sends the same payload to every member, so a small cache
 // turns N framings into one. Writes are coalesced per event-loop turn: frames
-// queue per socket and leave in one corked writev after the turn.
+// queue per socket and leave in one write after the turn (copied into one
+// buffer when small, else one corked writev).
 // Frames go straight to the TCP socket; that is safe because `ws` writes its
 // own frames (pings, close) synchronously and whole (no compression here),
 // so frames never interleave mid-frame.
@@ -22,6 +23,8 @@ import { Opcode, buildFrame } from "./frame.js";
 
 /** How long a closing socket may take to finish its close handshake. */
 const CLOSE_GRACE_MS = 5000;
+/** A turn's frames for one socket up to this size are copied into one write. */
+const COPY_BELOW_BYTES = 16 * 1024;
 /** The hard cap on one socket's backlog, as a multiple of MAX_BUFFERED_BYTES. */
 export const HARD_CAP_FACTOR = 16;
 
@@ -185,6 +188,7 @@ export class WsOutlet implements Outlet {
     this.#scheduled = false;
     const queued = this.#queued;
     if (queued === undefined || queued.length === 0) return;
+    const bytes = this.#queuedBytes;
     this.#queued = undefined;
     this.#queuedBytes = 0;
     // Once `ws` has sent a close frame (its own 1007/1009, or answering the
@@ -194,6 +198,9 @@ export class WsOutlet implements Outlet {
     if (this.#ws.readyState !== this.#ws.OPEN) return;
     if (queued.length === 1) {
       this.#raw.write(queued[0]!);
+    } else if (bytes <= COPY_BELOW_BYTES) {
+      // A few small frames cost less copied into one buffer than as a writev.
+      this.#raw.write(Buffer.concat(queued, bytes));
     } else {
       this.#raw.cork();
       for (const frame of queued) this.#raw.write(frame);

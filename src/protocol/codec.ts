@@ -2,10 +2,18 @@
 // Pure: no I/O. Decoding failures throw DecodeError (wire code bad_request).
 // The input rules (docs/protocol.md, "Input rules") are enforced here, except
 // field values, which validate.ts checks.
-import { create, fromBinary, fromJson, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
+import {
+  ScalarType,
+  fromBinary,
+  fromJson,
+  toBinary,
+  toJson,
+  type JsonValue,
+} from "@bufbuild/protobuf";
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
   EnvelopeSchema,
+  MessageSchema,
   type Ack,
   type Envelope,
   type Message,
@@ -68,7 +76,6 @@ export interface Codec {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-const utf8Encoder = new TextEncoder();
 
 /** protojson: proto field names out, both spellings in, unknown fields ignored, uint64 as strings. */
 export const jsonCodec: Codec = {
@@ -93,6 +100,8 @@ export const jsonCodec: Codec = {
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       throw new DecodeError("frame must be a JSON object holding one envelope");
     }
+    const publish = plainPublish(value);
+    if (publish !== undefined) return [publish];
     // fromJson itself refuses a field given in both spellings and two kinds.
     const bad = findBadUint64(EnvelopeSchema, value);
     if (bad !== undefined) {
@@ -109,9 +118,54 @@ export const jsonCodec: Codec = {
     }
   },
   encode(envelope) {
-    return utf8Encoder.encode(encodeJsonText(envelope));
+    // Buffer.from takes small strings from Node's pool: cheaper than TextEncoder.
+    return Buffer.from(encodeJsonText(envelope), "utf8");
   },
 };
+
+/** The Message fields a client's publish may carry as strings, by both spellings. */
+const MESSAGE_STRING_FIELDS: ReadonlyMap<string, keyof Message> = new Map(
+  MessageSchema.fields
+    .filter((f) => f.fieldKind === "scalar" && f.scalar === ScalarType.STRING)
+    .flatMap((f) => [
+      [f.name, f.localName as keyof Message],
+      [f.jsonName, f.localName as keyof Message],
+    ]),
+);
+
+/**
+ * The envelope of the common publish, `{"message":{...}}` with nothing but
+ * string fields, built directly: fromJson's reflection (and the uint64 walk)
+ * cost more than the rest of decoding such a frame. Undefined for anything
+ * else, including any frame fromJson would refuse (a field in both
+ * spellings, a null, a number), which then takes the general path: the
+ * result is always the one fromJson gives (test/unit/codec.test.ts).
+ */
+export function plainPublish(value: object): Envelope | undefined {
+  let fields: unknown;
+  for (const key in value) {
+    if (key !== "message") return undefined;
+    fields = (value as Record<string, unknown>)[key];
+  }
+  if (typeof fields !== "object" || fields === null || Array.isArray(fields)) return undefined;
+  const message: Message = { $typeName: "roomcast.v1.Message", target: "", content: "" };
+  let seen = 0;
+  for (const key in fields) {
+    const field = MESSAGE_STRING_FIELDS.get(key);
+    const v = (fields as Record<string, unknown>)[key];
+    if (field === undefined || typeof v !== "string") return undefined;
+    const bit = FIELD_BIT[field]!;
+    if ((seen & bit) !== 0) return undefined;
+    seen |= bit;
+    (message as Record<string, unknown>)[field] = v;
+  }
+  return { $typeName: "roomcast.v1.Envelope", kind: { case: "message", value: message } };
+}
+
+/** One bit per Message field, to see one given in both spellings. */
+const FIELD_BIT: Readonly<Record<string, number>> = Object.fromEntries(
+  MessageSchema.fields.map((f, i) => [f.localName, 1 << i]),
+);
 
 /**
  * True when the JSON bytes open more than `max` objects/arrays at once.
@@ -293,5 +347,7 @@ export function negotiate(offered: readonly string[]): Subprotocol | undefined {
 }
 
 export function envelope(kind: Envelope["kind"]): Envelope {
-  return create(EnvelopeSchema, { kind });
+  // What create(EnvelopeSchema, { kind }) returns for a kind that is already
+  // a message, without its reflection: one envelope per frame sent.
+  return { $typeName: "roomcast.v1.Envelope", kind };
 }

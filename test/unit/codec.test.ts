@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { create, createFileRegistry, toBinary, toJson } from "@bufbuild/protobuf";
+import {
+  create,
+  createFileRegistry,
+  fromJson,
+  toBinary,
+  toJson,
+  type JsonValue,
+} from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import {
   FieldDescriptorProto_Label,
@@ -22,6 +29,7 @@ import {
   jsonCodec,
   jsonDepthExceeds,
   negotiate,
+  plainPublish,
   protoCodec,
 } from "../../src/protocol/codec.js";
 import {
@@ -118,6 +126,59 @@ describe("codec - json", () => {
     assert.equal(env.kind.value.offset, undefined);
     assert.equal(({} as Record<string, unknown>)["polluted"], undefined);
     assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, "polluted"), false);
+  });
+});
+
+describe("codec - json publish read directly", () => {
+  const viaFromJson = (frame: string) =>
+    fromJson(EnvelopeSchema, JSON.parse(frame) as JsonValue, { ignoreUnknownFields: true });
+  const decoded = (frame: string) => [...jsonCodec.decode(text(frame))];
+
+  test("a publish of string fields is built directly, equal to fromJson's", () => {
+    const frames = [
+      '{"message":{"target":"r","content":"hello"}}',
+      '{"message":{}}',
+      '{"message":{"content":"only"}}',
+      '{"message":{"target":"r","content":"x","message_id":"m1","sent_at":"2024-03-05T10:20:30Z","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","tracestate":"k=v"}}',
+      '{"message":{"target":"r","content":"x","messageId":"m1","sentAt":"s","senderId":"forged","userId":"forged"}}',
+      '{"message":{"target":"r","content":"\\u00e9\\ud83d\\ude00 \\"quoted\\""}}',
+      '{"message":{"target":"r","target":"s","content":"later key wins"}}',
+    ];
+    for (const frame of frames) {
+      const direct = plainPublish(JSON.parse(frame) as object);
+      assert.notEqual(direct, undefined, frame);
+      assert.deepStrictEqual(direct, viaFromJson(frame), frame);
+      assert.deepStrictEqual(decoded(frame), [viaFromJson(frame)], frame);
+    }
+  });
+
+  test("anything else takes fromJson's path, with its result or its refusal", () => {
+    const accepted = [
+      '{"message":{"target":"r","content":"x","offset":"7"}}',
+      '{"message":{"target":"r","content":"x","offset":7}}',
+      '{"message":{"target":"r","content":"x","message_id":null}}',
+      '{"message":{"target":"r","content":"x","unknown":1}}',
+      '{"message":{"target":"r","content":"x"},"extra":true}',
+      '{"message":null}',
+      '{"join_room":{"room_id":"r"}}',
+    ];
+    for (const frame of accepted) {
+      assert.equal(plainPublish(JSON.parse(frame) as object), undefined, frame);
+      assert.deepStrictEqual(decoded(frame), [viaFromJson(frame)], frame);
+    }
+    const refused = [
+      '{"message":{"target":"r","content":1}}',
+      '{"message":{"target":["r"],"content":"x"}}',
+      '{"message":{"target":"r","content":"x","message_id":"m","messageId":"m"}}',
+      '{"message":{"target":"r","sentAt":"x","sent_at":"x"}}',
+      '{"message":"text"}',
+      '{"message":[]}',
+    ];
+    for (const frame of refused) {
+      assert.equal(plainPublish(JSON.parse(frame) as object), undefined, frame);
+      assert.throws(() => viaFromJson(frame), frame);
+      assert.throws(() => decoded(frame), DecodeError, frame);
+    }
   });
 });
 

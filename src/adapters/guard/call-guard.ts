@@ -7,7 +7,10 @@
 // Hand-written rather than cockatiel: a profile of the many-rooms benchmark
 // showed cockatiel's timeout policy (an AbortController per call, aborted on
 // completion, which builds a DOMException) at over 20 % of the server's CPU.
-// This is one timer per call and a counter.
+// Calls share one timer: all have the same timeout, so their deadlines come
+// in the order the calls were made, and a queue with one timer armed for its
+// oldest deadline times them out (a timer per call was a visible share of a
+// publish).
 
 export interface BreakerOptions {
   readonly timeoutMs: number;
@@ -42,6 +45,10 @@ export class CallGuard {
   #trialInFlight = false;
   readonly #observe: ((operation: string, seconds: number) => void) | undefined;
   readonly #around: (<T>(operation: string, call: () => Promise<T>) => Promise<T>) | undefined;
+  /** Calls in the order made, from #head on: settled ones leave from the front. */
+  #waiting: Waiting[] = [];
+  #head = 0;
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(
     errors: GuardErrors,
@@ -84,10 +91,17 @@ export class CallGuard {
     const started = this.#observe === undefined ? 0 : performance.now();
     const around = this.#around;
     return new Promise<T>((resolve, reject) => {
-      let settled = false;
+      const waiting: Waiting = {
+        deadline: performance.now() + this.#timeoutMs,
+        settled: false,
+        expire: () => {
+          done(false);
+          reject(this.#errors.timedOut(what, this.#timeoutMs));
+        },
+      };
       const done = (ok: boolean) => {
-        settled = true;
-        clearTimeout(timer);
+        waiting.settled = true;
+        this.#dropSettled();
         this.#observe?.(what, (performance.now() - started) / 1000);
         if (trial) this.#trialInFlight = false;
         if (ok) {
@@ -96,11 +110,7 @@ export class CallGuard {
           this.#openUntil = Date.now() + this.#halfOpenAfterMs;
         }
       };
-      const timer = setTimeout(() => {
-        if (settled) return;
-        done(false);
-        reject(this.#errors.timedOut(what, this.#timeoutMs));
-      }, this.#timeoutMs);
+      this.#wait(waiting);
       let pending: Promise<T>;
       try {
         pending = around === undefined ? fn() : around(what, fn);
@@ -109,18 +119,65 @@ export class CallGuard {
       }
       pending.then(
         (value) => {
-          if (settled) return;
+          if (waiting.settled) return;
           done(true);
           resolve(value);
         },
         (err: unknown) => {
-          if (settled) return;
+          if (waiting.settled) return;
           done(false);
           reject(this.#errors.failed(what, err));
         },
       );
     });
   }
+
+  #wait(waiting: Waiting): void {
+    if (this.#waiting.push(waiting) === 1) this.#timer?.ref();
+    if (this.#timer === undefined) this.#timer = this.#arm(this.#timeoutMs);
+  }
+
+  #arm(ms: number): NodeJS.Timeout {
+    return setTimeout(() => this.#expire(), Math.max(1, Math.ceil(ms)));
+  }
+
+  /** Times out every call past its deadline, then waits for the next one. */
+  #expire(): void {
+    this.#timer = undefined;
+    const now = performance.now();
+    const waiting = this.#waiting;
+    while (this.#head < waiting.length) {
+      const first = waiting[this.#head]!;
+      if (!first.settled && first.deadline > now) break;
+      this.#head++;
+      if (!first.settled) first.expire();
+    }
+    this.#dropSettled();
+    if (this.#head < waiting.length) this.#timer = this.#arm(waiting[this.#head]!.deadline - now);
+  }
+
+  /** Forgets the settled calls at the front; the queue is empty once all have settled. */
+  #dropSettled(): void {
+    const waiting = this.#waiting;
+    while (this.#head < waiting.length && waiting[this.#head]!.settled) this.#head++;
+    if (this.#head === waiting.length) {
+      waiting.length = 0;
+      this.#head = 0;
+      // Armed for a call that settled: it must not hold the process open.
+      this.#timer?.unref();
+    } else if (this.#head > 1024 && this.#head * 2 > waiting.length) {
+      waiting.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+}
+
+interface Waiting {
+  /** performance.now() after which the call has timed out. */
+  readonly deadline: number;
+  settled: boolean;
+  /** Rejects the call with the timeout error. */
+  readonly expire: () => void;
 }
 
 /** Errors made by an open breaker (weak: nothing is kept alive by being here). */
