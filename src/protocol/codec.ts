@@ -200,9 +200,9 @@ export function encodeJsonText(envelope: Envelope): string {
   // checks they match it); reflection costs more than the rest of a publish.
   switch (envelope.kind.case) {
     case "message":
-      return JSON.stringify({ message: messageJson(envelope.kind.value) });
+      return messageText(envelope.kind.value);
     case "ack":
-      return JSON.stringify({ ack: ackJson(envelope.kind.value) });
+      return ackText(envelope.kind.value);
     default:
       return JSON.stringify(
         toJson(EnvelopeSchema, envelope, { useProtoFieldName: true, alwaysEmitImplicit: true }),
@@ -223,12 +223,35 @@ export function messageJson(m: Message): Record<string, string> {
   return out;
 }
 
-function ackJson(a: Ack): Record<string, string | boolean> {
-  const out: Record<string, string | boolean> = { room_id: a.roomId };
-  if (a.messageId !== undefined) out["message_id"] = a.messageId;
-  out["offset"] = a.offset.toString();
-  if (a.duplicate !== undefined) out["duplicate"] = a.duplicate;
-  return out;
+/** `{"message":{...}}`, written as JSON.stringify({ message: messageJson(m) }) would write it. */
+function messageText(m: Message): string {
+  let s = `{"message":{"target":${quote(m.target)},"content":${quote(m.content)}`;
+  if (m.messageId !== undefined) s += `,"message_id":${quote(m.messageId)}`;
+  if (m.sentAt !== undefined) s += `,"sent_at":${quote(m.sentAt)}`;
+  if (m.senderId !== undefined) s += `,"sender_id":${quote(m.senderId)}`;
+  if (m.offset !== undefined) s += `,"offset":"${m.offset}"`;
+  if (m.traceparent !== undefined) s += `,"traceparent":${quote(m.traceparent)}`;
+  if (m.tracestate !== undefined) s += `,"tracestate":${quote(m.tracestate)}`;
+  if (m.userId !== undefined) s += `,"user_id":${quote(m.userId)}`;
+  return `${s}}}`;
+}
+
+/** `{"ack":{...}}`, in protojson's field order. */
+function ackText(a: Ack): string {
+  let s = `{"ack":{"room_id":${quote(a.roomId)}`;
+  if (a.messageId !== undefined) s += `,"message_id":${quote(a.messageId)}`;
+  s += `,"offset":"${a.offset}"`;
+  if (a.duplicate !== undefined) s += `,"duplicate":${a.duplicate}`;
+  return `${s}}}`;
+}
+
+/** Strings JSON.stringify writes as they are: no quote, backslash, control character or surrogate. */
+// eslint-disable-next-line no-control-regex -- control characters are what JSON escapes
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** JSON.stringify(s), without its cost for the usual string that needs no escaping. */
+function quote(s: string): string {
+  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
 /** Varint length-delimited protobuf envelopes, one or more per binary frame. */

@@ -188,7 +188,14 @@ describe("codec - json fast path", () => {
     JSON.stringify(
       toJson(EnvelopeSchema, env, { useProtoFieldName: true, alwaysEmitImplicit: true }),
     );
-  const optional = ["messageId", "sentAt", "senderId", "traceparent", "tracestate"] as const;
+  const optional = [
+    "messageId",
+    "sentAt",
+    "senderId",
+    "traceparent",
+    "tracestate",
+    "userId",
+  ] as const;
 
   test("message: every combination of optional fields", () => {
     for (let mask = 0; mask < 1 << (optional.length + 1); mask++) {
@@ -199,6 +206,41 @@ describe("codec - json fast path", () => {
       if (mask & (1 << optional.length)) m.offset = 18446744073709551615n;
       const env = envelope({ case: "message", value: m });
       assert.equal(encodeJsonText(env), reference(env), `mask ${mask}`);
+    }
+  });
+
+  test("message and ack: strings that need escaping are written as JSON.stringify writes them", () => {
+    const strings = [
+      "",
+      "plain ascii",
+      'say "hi"',
+      "back\\slash",
+      "tab\tnew\nline\u0000nul\u001fus\u007fdel",
+      "\u2028\u2029 separators",
+      "caf\u00e9 \u4e2d\u6587",
+      "emoji \ud83d\ude00",
+      "lone high \ud800 and low \udc00",
+      "</script>",
+    ];
+    for (const s of strings) {
+      const m = create(MessageSchema, {
+        target: s,
+        content: s,
+        messageId: s,
+        sentAt: s,
+        senderId: s,
+        offset: 1n,
+        traceparent: s,
+        tracestate: s,
+        userId: s,
+      });
+      const message = envelope({ case: "message", value: m });
+      assert.equal(encodeJsonText(message), reference(message), JSON.stringify(s));
+      const ack = envelope({
+        case: "ack",
+        value: create(AckSchema, { roomId: s, messageId: s, offset: 9n, duplicate: true }),
+      });
+      assert.equal(encodeJsonText(ack), reference(ack), JSON.stringify(s));
     }
   });
 
