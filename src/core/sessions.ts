@@ -13,6 +13,9 @@ import type { Identity } from "./access.js";
 import type { Telemetry } from "../ports/telemetry.js";
 import type { Member } from "./member.js";
 
+/** Session saves a flush starts per event-loop turn. */
+export const FLUSH_SLICE = 256;
+
 export function newToken(): string {
   return randomBytes(32).toString("base64url");
 }
@@ -50,6 +53,8 @@ export class Sessions {
   /** Members whose acks or rooms changed since their session was last saved. */
   readonly #dirty = new Set<Member>();
   readonly #saving = new Map<string, Promise<void>>();
+  /** A flush is starting its saves, a slice per turn. */
+  #flushing = false;
   readonly #flushTimer: NodeJS.Timeout;
   readonly #refreshTimer: NodeJS.Timeout;
   /** Leaves a member's rooms on this node (the router's part of detaching). */
@@ -194,15 +199,33 @@ export class Sessions {
     );
   }
 
+  /**
+   * Starts the saves of the dirty members, FLUSH_SLICE per event-loop turn:
+   * 10,000 members acking within one interval (or the refresh marking every
+   * member) would otherwise hold the loop for all their saves at once.
+   */
   #flushDirty(): void {
-    for (const member of this.#dirty) this.saveQuietly(member);
-    this.#dirty.clear();
+    if (this.#flushing) return;
+    this.#flushing = true;
+    const slice = (): void => {
+      let started = 0;
+      for (const member of this.#dirty) {
+        this.#dirty.delete(member);
+        this.saveQuietly(member);
+        if (++started === FLUSH_SLICE && this.#dirty.size > 0) {
+          setImmediate(slice);
+          return;
+        }
+      }
+      this.#flushing = false;
+    };
+    slice();
   }
 
-  /** Saves every connected member's session (used when draining). */
+  /** Saves every connected member's session now, in one go (used when draining). */
   async flushAll(): Promise<void> {
-    for (const member of this.#members.values()) this.#dirty.add(member);
-    this.#flushDirty();
+    for (const member of this.#members.values()) this.saveQuietly(member);
+    this.#dirty.clear();
     await Promise.all(this.#saving.values());
   }
 

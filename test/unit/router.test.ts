@@ -10,10 +10,12 @@ import { SqliteStore } from "../../src/adapters/store/sqlite-store.js";
 import { Grants } from "../../src/core/access.js";
 import type { Member } from "../../src/core/member.js";
 import { Router, type RouterOptions } from "../../src/core/router.js";
+import { FLUSH_SLICE } from "../../src/core/sessions.js";
 import { silentLogger } from "../../src/observability/logging.js";
 import { CloseCode, ErrorCode } from "../../src/protocol/errors.js";
 import { MessageSchema } from "../../src/protocol/gen/roomcast/v1/envelope_pb.js";
 import type { Broker } from "../../src/ports/broker.js";
+import type { SessionRoom } from "../../src/ports/store.js";
 import { eventually } from "../helpers/eventually.js";
 import { RecordingOutlet } from "../helpers/recording-outlet.js";
 import { ClusterMemoryBroker, newMessage, range, routerOptions, settle } from "../helpers/core.js";
@@ -375,3 +377,51 @@ for (const [name, makeStore] of [
     assert.deepEqual([mine.resumed, mine.memberId], [true, other.memberId]);
   });
 }
+
+test("router - a flush of many dirty sessions starts at most FLUSH_SLICE saves per event-loop turn, and saves every one", async () => {
+  // Each save is stamped with the loop turn it was made in: a ticker counts
+  // turns with one immediate per turn.
+  let turn = 0;
+  let ticking = true;
+  const tick = () => {
+    turn++;
+    if (ticking) setImmediate(tick);
+  };
+  const saves: { member: string; rooms: readonly SessionRoom[]; turn: number }[] = [];
+  let counting = false;
+  class CountingStore extends MemoryStore {
+    override saveSession(memberId: string, rooms: readonly SessionRoom[], expiresAt: number) {
+      if (counting) saves.push({ member: memberId, rooms, turn });
+      return super.saveSession(memberId, rooms, expiresAt);
+    }
+  }
+  const members = 3 * FLUSH_SLICE + 10;
+  const { router } = await newRouter(
+    { ackFlushIntervalMs: 200 },
+    new CountingStore({ dedupWindowMs: 60_000 }),
+  );
+  setImmediate(tick);
+  try {
+    const clients = await Promise.all(Array.from({ length: members }, () => connect(router)));
+    assert.equal(clients.length, members);
+    // A join saves its session at once (not through the flush): not counted.
+    for (const c of clients) c.send({ join_room: { room_id: R } });
+    await eventually(() => clients.every((c) => c.outlet.kinds("roomJoined").length === 1));
+    await publish(router, "p1");
+    await eventually(() => clients.every((c) => offsets(c.outlet).length === 1));
+    counting = true;
+    for (const c of clients) c.send({ ack: { room_id: R, offset: "1" } });
+    // Every member's last save holds its ack.
+    await eventually(() => {
+      const last = new Map(saves.map((s) => [s.member, s.rooms]));
+      return clients.every((c) => last.get(c.member.id)?.[0]?.offset === 1n);
+    });
+  } finally {
+    ticking = false;
+  }
+  const perTurn = new Map<number, number>();
+  for (const s of saves) perTurn.set(s.turn, (perTurn.get(s.turn) ?? 0) + 1);
+  const largest = Math.max(...perTurn.values());
+  assert.ok(largest <= FLUSH_SLICE, `${largest} saves in one turn`);
+  assert.ok(perTurn.size >= Math.ceil(members / FLUSH_SLICE), `${perTurn.size} turns`);
+});
