@@ -28,6 +28,7 @@ import {
   envelope,
   jsonCodec,
   jsonDepthExceeds,
+  messageJson,
   negotiate,
   plainPublish,
   protoCodec,
@@ -206,6 +207,8 @@ describe("codec - json fast path", () => {
       if (mask & (1 << optional.length)) m.offset = 18446744073709551615n;
       const env = envelope({ case: "message", value: m });
       assert.equal(encodeJsonText(env), reference(env), `mask ${mask}`);
+      // The server API's history items (messageJson) must say the same.
+      assert.equal(JSON.stringify({ message: messageJson(m) }), reference(env), `mask ${mask}`);
     }
   });
 
