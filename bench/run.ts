@@ -10,6 +10,7 @@ import { loadAverage, machineInfo, type MachineInfo } from "./lib/machine.js";
 import { parseOptions, runsFor, type Options, type ScenarioName } from "./lib/cli.js";
 import { startNoiseMeter } from "./lib/noise.js";
 import { TRACE_ENV } from "./lib/trace.js";
+import { PROMOTED_ENV } from "./lib/promoted-prof.js";
 import { startMachineSpeed, type MachineSpeed } from "./lib/machine-speed.js";
 import { GENERATOR_CORE, pinSelf, SERVER_CORE } from "./lib/pin.js";
 import { isBuilt, serverSpec, SERVER_NAMES, type ServerName } from "./lib/servers.js";
@@ -306,6 +307,13 @@ function startTrace(outDir: string): string[] {
   return [`--import=${new URL("./lib/trace-preload.js", import.meta.url).href}`];
 }
 
+function startPromotedProf(outDir: string): string[] {
+  const dir = resolve(outDir, "profiles");
+  mkdirSync(dir, { recursive: true });
+  process.env[PROMOTED_ENV] = dir;
+  return [`--import=${new URL("./lib/promoted-preload.js", import.meta.url).href}`];
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const startedAt = new Date();
@@ -323,6 +331,7 @@ async function main(): Promise<void> {
     contentBytes: opts.contentBytes,
     roomcastNodeArgs: [
       ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${join(opts.outDir, "profiles")}`] : []),
+      ...(opts.promotedProf ? startPromotedProf(opts.outDir) : []),
       ...(opts.trace ? startTrace(opts.outDir) : []),
     ],
     log,

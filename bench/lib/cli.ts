@@ -27,6 +27,8 @@ export interface Options {
   workers: number;
   contentBytes: number;
   cpuProf: boolean;
+  /** Sample Roomcast's promoted allocations (bench/lib/promoted-preload.ts) into OUT/profiles. */
+  promotedProf: boolean;
   /** Record a latency timeline per window (bench/lib/trace.ts) into OUT/trace. */
   trace: boolean;
   /** Keep a speed trace on the server's core and record it per run (bench/lib/machine-speed.ts). */
@@ -45,7 +47,7 @@ export function runsFor(opts: Options, scenario: ScenarioName): number {
 
 const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish,
        durable-rooms,limits-fanout,limits-durable,scaling]
-       [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--stores postgres,sqlite,redis,spanner,memory] [--workers N] [--content-bytes N] [--cpu-prof] [--trace]
+       [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--stores postgres,sqlite,redis,spanner,memory] [--workers N] [--content-bytes N] [--cpu-prof] [--promoted-prof] [--trace]
        [--machine-speed] [--budget-seconds N] [--out DIR]`;
 
 function isScenario(s: string): s is ScenarioName {
@@ -63,6 +65,7 @@ export function parseOptions(argv: string[]): Options {
     workers: 2,
     contentBytes: 64,
     cpuProf: false,
+    promotedProf: false,
     trace: false,
     machineSpeed: false,
     budgetSeconds: full ? 40 * 60 : 150,
@@ -108,6 +111,9 @@ export function parseOptions(argv: string[]): Options {
         break;
       case "--cpu-prof":
         opts.cpuProf = true;
+        break;
+      case "--promoted-prof":
+        opts.promotedProf = true;
         break;
       case "--trace":
         opts.trace = true;

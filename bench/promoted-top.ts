@@ -1,0 +1,56 @@
+// Names where the promoted bytes of a `--promoted-prof` profile were
+// allocated (bench/lib/promoted-preload.ts): per function, and per call path
+// of a few frames, with the share of the sampled total.
+// Usage: node dist/bench/promoted-top.js <file.heapprofile> [count] [frames]
+import { readFileSync } from "node:fs";
+
+interface SamplingNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+const file = process.argv[2];
+if (file === undefined) {
+  process.stderr.write(
+    "usage: node dist/bench/promoted-top.js <file.heapprofile> [count] [frames]\n",
+  );
+  process.exit(2);
+}
+const count = Number(process.argv[3] ?? "20");
+const frames = Number(process.argv[4] ?? "4");
+const root = (JSON.parse(readFileSync(file, "utf8")) as { head: SamplingNode }).head;
+
+const byFunction = new Map<string, number>();
+const byPath = new Map<string, number>();
+let total = 0;
+const add = (map: Map<string, number>, key: string, bytes: number): void => {
+  map.set(key, (map.get(key) ?? 0) + bytes);
+};
+const nameOf = ({ functionName, url, lineNumber }: SamplingNode["callFrame"]): string =>
+  `${functionName === "" ? "(anonymous)" : functionName} ${url.split("/").pop() ?? ""}:${lineNumber + 1}`;
+
+// Iterative: call trees of a server run are deep.
+const stack: { node: SamplingNode; path: string[] }[] = [{ node: root, path: [] }];
+for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+  const path = [...item.path, nameOf(item.node.callFrame)];
+  const bytes = item.node.selfSize;
+  if (bytes > 0) {
+    total += bytes;
+    add(byFunction, path[path.length - 1]!, bytes);
+    add(byPath, path.slice(-frames).reverse().join(" < "), bytes);
+  }
+  for (const child of item.node.children) stack.push({ node: child, path });
+}
+
+const print = (title: string, map: Map<string, number>): void => {
+  process.stdout.write(`${title}\n`);
+  for (const [key, bytes] of [...map].sort((a, b) => b[1] - a[1]).slice(0, count)) {
+    const mb = (bytes / 1e6).toFixed(2).padStart(8);
+    const share = ((100 * bytes) / total).toFixed(1).padStart(5);
+    process.stdout.write(`${mb} MB ${share} %  ${key}\n`);
+  }
+};
+process.stdout.write(`${(total / 1e6).toFixed(1)} MB sampled\n`);
+print("by function:", byFunction);
+print(`by path (${frames} frames, innermost first):`, byPath);
