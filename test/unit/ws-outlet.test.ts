@@ -1,5 +1,8 @@
-// How the outlet writes: nothing while the turn runs, then each socket's
-// frames of the turn in one write, in the order they were sent. Real
+// How the outlet writes. A hot socket (sent frames in the previous turn too)
+// gets nothing while the turn runs, then its frames of the turn in one write.
+// A cold socket gets what it is sent in one callback in one write as soon as
+// the callback's work is done, and what follows in the turn after the turn.
+// In the order sent, always. Real
 // `ws` sockets over loopback; the server side's TCP writes are counted by
 // wrapping the socket's own write, and the client checks what arrived.
 import assert from "node:assert/strict";
@@ -19,9 +22,11 @@ interface Pair {
   /** Text frames the client received, in order. */
   readonly received: string[];
   readonly client: WebSocket;
+  readonly raw: Socket;
 }
 
-const limits = { maxBufferedBytes: 1 << 20, slowConsumerGraceMs: 10_000 };
+// High enough that no test here reaches the backlog logic, which holds frames too.
+const limits = { maxBufferedBytes: 1 << 30, slowConsumerGraceMs: 10_000 };
 
 async function listen(): Promise<{ server: Server; wss: WebSocketServer }> {
   const server = createServer();
@@ -50,7 +55,7 @@ async function connect(server: Server, wss: WebSocketServer, id: string): Promis
     return write(chunk);
   };
   const outlet = new WsOutlet(ws, raw, jsonCodec, limits, silentLogger(), id);
-  return { outlet, writes, received, client };
+  return { outlet, writes, received, client, raw };
 }
 
 /** Resolves once the current callback's ticks and microtasks have run. */
@@ -59,27 +64,83 @@ const afterCallback = () => new Promise<void>((resolve) => process.nextTick(reso
 const afterTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const payload = (text: string) => Buffer.from(text);
 
-test("ws outlet - a turn's frames leave after the turn, in one write per socket", async () => {
+test("ws outlet - cold sockets write when the callback is done, hot ones after the turn", async () => {
   const { server, wss } = await listen();
   const a = await connect(server, wss, "a");
   const b = await connect(server, wss, "b");
   try {
+    // Turn 1: both cold. What one callback sends leaves together right after it.
     a.outlet.send(payload("1"));
     b.outlet.send(payload("x"));
     a.outlet.send(payload("22"));
-    a.outlet.send(payload("333"));
+    assert.deepEqual(a.writes, [], "nothing written inside the callback");
     await afterCallback();
-    assert.deepEqual(a.writes, [], "nothing written while the turn runs");
-    await afterTurn();
     // Each text frame of n < 126 bytes is a 2-byte header and n bytes.
-    assert.deepEqual(a.writes, [3 + 4 + 5], "a's three frames in one write");
+    assert.deepEqual(a.writes, [3 + 4], "a's frames of the callback in one write");
     assert.deepEqual(b.writes, [3], "b's frame in its own write");
+    a.outlet.send(payload("333"));
     a.outlet.send(payload("4444"));
+    await afterCallback();
+    assert.deepEqual(a.writes, [7], "what follows in the turn is held");
     await afterTurn();
-    assert.deepEqual(a.writes, [12, 6], "the next turn's frame in the next write");
-    await eventually(() => a.received.length === 4);
-    assert.deepEqual(a.received, ["1", "22", "333", "4444"], "in the order sent");
-    await eventually(() => b.received.length === 1);
+    assert.deepEqual(a.writes, [7, 5 + 6], "and leaves in one write after the turn");
+
+    // Turn 2: a was sent frames in turn 1, so it is hot: all held to the end.
+    a.outlet.send(payload("5"));
+    await afterCallback();
+    assert.deepEqual(a.writes, [7, 11], "a hot socket holds even its first frame");
+    a.outlet.send(payload("6"));
+    await afterTurn();
+    assert.deepEqual(a.writes, [7, 11, 3 + 3], "one write for the hot socket's turn");
+
+    // Turn 3 sends only to b; in turn 4, a (which sat turn 3 out) is cold again.
+    b.outlet.send(payload("y"));
+    await afterTurn();
+    a.outlet.send(payload("7"));
+    await afterCallback();
+    assert.deepEqual(a.writes, [7, 11, 6, 3], "cold again after a turn without frames");
+    await afterTurn();
+
+    await eventually(() => a.received.length === 7);
+    assert.deepEqual(a.received, ["1", "22", "333", "4444", "5", "6", "7"], "in the order sent");
+    await eventually(() => b.received.length === 2);
+    assert.deepEqual(b.received, ["x", "y"]);
+  } finally {
+    a.client.terminate();
+    b.client.terminate();
+    wss.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
+test("ws outlet - a cold socket's frame waits behind bytes Node still buffers", async () => {
+  const { server, wss } = await listen();
+  const a = await connect(server, wss, "a");
+  const b = await connect(server, wss, "b");
+  try {
+    // The client stops reading, so the kernel's buffers fill and Node keeps the rest.
+    a.client.pause();
+    const big = payload("y".repeat(256 * 1024));
+    let sent = 0;
+    while (a.raw.writableLength === 0 && sent < 400) {
+      a.outlet.send(big);
+      sent++;
+      await afterTurn();
+    }
+    assert.ok(a.raw.writableLength > 0, `Node buffers bytes after ${sent} large frames`);
+    // A turn that sends only to b makes a cold.
+    b.outlet.send(payload("x"));
+    await afterTurn();
+    const before = a.writes.length;
+    a.outlet.send(payload("after"));
+    await afterCallback();
+    assert.equal(a.writes.length, before, "held while earlier bytes wait in Node");
+    await afterTurn();
+    assert.equal(a.writes.length, before + 1, "written after the turn");
+    a.client.resume();
+    await eventually(() => a.received.length === sent + 1);
+    assert.equal(a.received.at(-1), "after", "the small frame arrives last");
   } finally {
     a.client.terminate();
     b.client.terminate();
@@ -96,7 +157,7 @@ test("ws outlet - a turn over the copy limit leaves whole and in order", async (
     const sent = ["a", "b", "c", "d"].map((c) => c.repeat(10_000));
     for (const text of sent) a.outlet.send(payload(text));
     await afterTurn();
-    // 40 KB in one turn: written frame by frame under one cork, not copied.
+    // 40 KB in one callback of a cold socket: written frame by frame under one cork, not copied.
     assert.equal(a.writes.length, sent.length, "one corked write call per frame");
     await eventually(() => a.received.length === sent.length);
     assert.deepEqual(a.received, sent, "every frame whole, in the order sent");
