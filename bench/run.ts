@@ -293,6 +293,9 @@ function header(
     `- Pinning: ${machine.pinned ? "server on core 0, generator (all threads) on core 1 (taskset)" : "none (taskset unavailable): server and generator share cores"}`,
     `- Load average before the run: ${load}; other processes used ${otherCores.toFixed(2)} cores on average during the run (${Math.round(seconds)} s)`,
     `- Generator: ${opts.workers} worker_threads, ws / socket.io-client, ${opts.contentBytes}-byte content; runs alternate between the variants`,
+    ...(opts.nodeArgs.length > 0
+      ? [`- Roomcast ran with \`node ${opts.nodeArgs.join(" ")}\``]
+      : []),
   ].join("\n");
 }
 
@@ -330,6 +333,7 @@ async function main(): Promise<void> {
     workers: opts.workers,
     contentBytes: opts.contentBytes,
     roomcastNodeArgs: [
+      ...opts.nodeArgs,
       ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${join(opts.outDir, "profiles")}`] : []),
       ...(opts.promotedProf ? startPromotedProf(opts.outDir) : []),
       ...(opts.trace ? startTrace(opts.outDir) : []),

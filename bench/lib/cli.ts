@@ -27,6 +27,8 @@ export interface Options {
   workers: number;
   contentBytes: number;
   cpuProf: boolean;
+  /** Extra node flags for Roomcast's process only, e.g. V8 heap settings. */
+  nodeArgs: string[];
   /** Sample Roomcast's promoted allocations (bench/lib/promoted-preload.ts) into OUT/profiles. */
   promotedProf: boolean;
   /** Record a latency timeline per window (bench/lib/trace.ts) into OUT/trace. */
@@ -48,6 +50,7 @@ export function runsFor(opts: Options, scenario: ScenarioName): number {
 const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish,
        durable-rooms,limits-fanout,limits-durable,scaling]
        [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--stores postgres,sqlite,redis,spanner,memory] [--workers N] [--content-bytes N] [--cpu-prof] [--promoted-prof] [--trace]
+       [--node-args "--flag ..."]
        [--machine-speed] [--budget-seconds N] [--out DIR]`;
 
 function isScenario(s: string): s is ScenarioName {
@@ -66,6 +69,7 @@ export function parseOptions(argv: string[]): Options {
     contentBytes: 64,
     cpuProf: false,
     promotedProf: false,
+    nodeArgs: [],
     trace: false,
     machineSpeed: false,
     budgetSeconds: full ? 40 * 60 : 150,
@@ -111,6 +115,11 @@ export function parseOptions(argv: string[]): Options {
         break;
       case "--cpu-prof":
         opts.cpuProf = true;
+        break;
+      case "--node-args":
+        opts.nodeArgs = value()
+          .split(" ")
+          .filter((a) => a !== "");
         break;
       case "--promoted-prof":
         opts.promotedProf = true;
