@@ -58,6 +58,24 @@ async function connect(server: Server, wss: WebSocketServer, id: string): Promis
   return { outlet, writes, received, client, raw };
 }
 
+/** Runs `body` with two connected pairs on a fresh server, then closes everything. */
+async function withPairs(body: (a: Pair, b: Pair) => Promise<void>): Promise<void> {
+  const { server, wss } = await listen();
+  const pairs: Pair[] = [];
+  try {
+    const a = await connect(server, wss, "a");
+    pairs.push(a);
+    const b = await connect(server, wss, "b");
+    pairs.push(b);
+    await body(a, b);
+  } finally {
+    for (const pair of pairs) pair.client.terminate();
+    wss.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
 /** Resolves once the current callback's ticks and microtasks have run. */
 const afterCallback = () => new Promise<void>((resolve) => process.nextTick(resolve));
 /** Resolves after the turn's flush: it was scheduled before this. */
@@ -65,10 +83,7 @@ const afterTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const payload = (text: string) => Buffer.from(text);
 
 test("ws outlet - cold sockets write when the callback is done, hot ones after the turn", async () => {
-  const { server, wss } = await listen();
-  const a = await connect(server, wss, "a");
-  const b = await connect(server, wss, "b");
-  try {
+  await withPairs(async (a, b) => {
     // Turn 1: both cold. What one callback sends leaves together right after it.
     a.outlet.send(payload("1"));
     b.outlet.send(payload("x"));
@@ -105,20 +120,11 @@ test("ws outlet - cold sockets write when the callback is done, hot ones after t
     assert.deepEqual(a.received, ["1", "22", "333", "4444", "5", "6", "7"], "in the order sent");
     await eventually(() => b.received.length === 2);
     assert.deepEqual(b.received, ["x", "y"]);
-  } finally {
-    a.client.terminate();
-    b.client.terminate();
-    wss.close();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
+  });
 });
 
 test("ws outlet - a cold socket's frame waits behind bytes Node still buffers", async () => {
-  const { server, wss } = await listen();
-  const a = await connect(server, wss, "a");
-  const b = await connect(server, wss, "b");
-  try {
+  await withPairs(async (a, b) => {
     // The client stops reading, so the kernel's buffers fill and Node keeps the rest.
     a.client.pause();
     const big = payload("y".repeat(256 * 1024));
@@ -141,19 +147,11 @@ test("ws outlet - a cold socket's frame waits behind bytes Node still buffers", 
     a.client.resume();
     await eventually(() => a.received.length === sent + 1);
     assert.equal(a.received.at(-1), "after", "the small frame arrives last");
-  } finally {
-    a.client.terminate();
-    b.client.terminate();
-    wss.close();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
+  });
 });
 
 test("ws outlet - a turn over the copy limit leaves whole and in order", async () => {
-  const { server, wss } = await listen();
-  const a = await connect(server, wss, "a");
-  try {
+  await withPairs(async (a) => {
     const sent = ["a", "b", "c", "d"].map((c) => c.repeat(10_000));
     for (const text of sent) a.outlet.send(payload(text));
     await afterTurn();
@@ -161,10 +159,5 @@ test("ws outlet - a turn over the copy limit leaves whole and in order", async (
     assert.equal(a.writes.length, sent.length, "one corked write call per frame");
     await eventually(() => a.received.length === sent.length);
     assert.deepEqual(a.received, sent, "every frame whole, in the order sent");
-  } finally {
-    a.client.terminate();
-    wss.close();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
+  });
 });
