@@ -11,6 +11,7 @@ import { Session } from "node:inspector";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PROMOTED_ENV } from "./promoted-prof.js";
+
 /** Bytes between samples: V8's default is 32 KiB; finer costs more in the server. */
 const SAMPLING_INTERVAL = 16 * 1024;
 
