@@ -3,12 +3,7 @@
 // of a few frames, with the share of the sampled total.
 // Usage: node dist/bench/promoted-top.js <file.heapprofile> [count] [frames]
 import { readFileSync } from "node:fs";
-
-interface SamplingNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  selfSize: number;
-  children: SamplingNode[];
-}
+import { promotedSites, type SamplingNode } from "./lib/promoted-prof.js";
 
 const file = process.argv[2];
 if (file === undefined) {
@@ -20,28 +15,7 @@ if (file === undefined) {
 const count = Number(process.argv[3] ?? "20");
 const frames = Number(process.argv[4] ?? "4");
 const root = (JSON.parse(readFileSync(file, "utf8")) as { head: SamplingNode }).head;
-
-const byFunction = new Map<string, number>();
-const byPath = new Map<string, number>();
-let total = 0;
-const add = (map: Map<string, number>, key: string, bytes: number): void => {
-  map.set(key, (map.get(key) ?? 0) + bytes);
-};
-const nameOf = ({ functionName, url, lineNumber }: SamplingNode["callFrame"]): string =>
-  `${functionName === "" ? "(anonymous)" : functionName} ${url.split("/").pop() ?? ""}:${lineNumber + 1}`;
-
-// Iterative: call trees of a server run are deep.
-const stack: { node: SamplingNode; path: string[] }[] = [{ node: root, path: [] }];
-for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-  const path = [...item.path, nameOf(item.node.callFrame)];
-  const bytes = item.node.selfSize;
-  if (bytes > 0) {
-    total += bytes;
-    add(byFunction, path[path.length - 1]!, bytes);
-    add(byPath, path.slice(-frames).reverse().join(" < "), bytes);
-  }
-  for (const child of item.node.children) stack.push({ node: child, path });
-}
+const { total, byFunction, byPath } = promotedSites(root, frames);
 
 const print = (title: string, map: Map<string, number>): void => {
   process.stdout.write(`${title}\n`);
