@@ -187,12 +187,8 @@ export class WsOutlet implements Outlet {
 
   /** Whether a cold socket's frames may go out early: nothing waits before them in Node. */
   #mayWriteEarly(): boolean {
-    return (
-      this.#raw.writableLength === 0 &&
-      this.#backlog === undefined &&
-      !this.#raw.destroyed &&
-      !this.#raw.writableEnded
-    );
+    // A socket that ends meanwhile is skipped by writeQueued, as by flush.
+    return this.#raw.writableLength === 0 && this.#backlog === undefined;
   }
 
   /** Arms the grace timer (once per backlog) and the drain watch. */
