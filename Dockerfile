@@ -40,4 +40,5 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
 # SIGTERM starts the drain (DRAIN_PERIOD); node is PID 1 here, and main.ts
 # handles the signal itself, so no init wrapper is needed.
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/src/main.js"]
+# NODE_FLAGS of src/config/node-flags.ts (why: there).
+CMD ["node", "--single-threaded-gc", "dist/src/main.js"]

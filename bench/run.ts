@@ -65,6 +65,7 @@ import {
   THROUGHPUT_METRICS,
   type ThroughputShape,
 } from "./scenarios/throughput.js";
+import { NODE_FLAGS } from "../src/config/node-flags.js";
 
 type RunOne = (variant: string) => Promise<{ values: Record<string, number>; detail: unknown }>;
 
@@ -293,9 +294,7 @@ function header(
     `- Pinning: ${machine.pinned ? "server on core 0, generator (all threads) on core 1 (taskset)" : "none (taskset unavailable): server and generator share cores"}`,
     `- Load average before the run: ${load}; other processes used ${otherCores.toFixed(2)} cores on average during the run (${Math.round(seconds)} s)`,
     `- Generator: ${opts.workers} worker_threads, ws / socket.io-client, ${opts.contentBytes}-byte content; runs alternate between the variants`,
-    ...(opts.nodeArgs.length > 0
-      ? [`- Roomcast ran with \`node ${opts.nodeArgs.join(" ")}\``]
-      : []),
+    `- Roomcast ran as it ships: \`node ${[...NODE_FLAGS, ...opts.nodeArgs].join(" ")}\`${opts.nodeArgs.length > 0 ? ` (\`${opts.nodeArgs.join(" ")}\` added by --node-args)` : ""}; the Node peers with no flags`,
   ].join("\n");
 }
 

@@ -17,7 +17,12 @@ export class ServerProcess extends PinnedServer {
     nodeArgs: string[] = [],
   ): Promise<ServerProcess> {
     const port = await freePort();
-    const argv = spec.argv?.(port) ?? [process.execPath, ...nodeArgs, spec.script];
+    const argv = spec.argv?.(port) ?? [
+      process.execPath,
+      ...(spec.nodeArgs ?? []),
+      ...nodeArgs,
+      spec.script,
+    ];
     const readyPath = spec.readyPath ?? "/readyz";
     const server = new ServerProcess("server", argv, port, {
       env: { ...process.env, ...spec.env, ...extraEnv, PORT: String(port), NODE_ENV: "production" },

@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ClientKind } from "../load/messages.js";
 import { centrifugoArgv, centrifugoBinary } from "./centrifugo.js";
+import { NODE_FLAGS } from "../../src/config/node-flags.js";
 
 export const SERVER_NAMES = ["roomcast", "raw-ws", "corked-ws", "socketio", "centrifugo"] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
@@ -18,6 +19,8 @@ export interface ServerSpec {
   argv?: (port: number) => string[];
   /** The path that answers 200 once it is ready; default /readyz. */
   readyPath?: string;
+  /** Flags of its `node`, before the script (Roomcast: the flags it ships with). */
+  nodeArgs?: readonly string[];
 }
 
 const path = (relative: string): string => fileURLToPath(new URL(relative, import.meta.url));
@@ -62,6 +65,7 @@ export function serverSpec(name: ServerName): ServerSpec {
         script: path("../../src/main.js"),
         kind: "roomcast-json",
         env: ROOMCAST_BENCH_ENV,
+        nodeArgs: NODE_FLAGS,
       };
     case "raw-ws":
       return { name, script: path("../peers/raw-ws-server.js"), kind: "roomcast-json", env: {} };

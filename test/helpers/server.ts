@@ -4,6 +4,7 @@ import type { ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { spawnChild } from "../../tools/process-harness.js";
+import { NODE_FLAGS } from "../../src/config/node-flags.js";
 
 const MAIN = fileURLToPath(new URL("../../src/main.js", import.meta.url));
 
@@ -36,7 +37,7 @@ export async function startServer(
   env: Record<string, string> = {},
   timeoutMs = 20_000,
 ): Promise<ServerProcess> {
-  const server = spawnChild(process.execPath, [MAIN], {
+  const server = spawnChild(process.execPath, [...NODE_FLAGS, MAIN], {
     env: {
       PATH: process.env["PATH"] ?? "",
       HOST: "127.0.0.1",
