@@ -294,7 +294,7 @@ function header(
     `- Pinning: ${machine.pinned ? "server on core 0, generator (all threads) on core 1 (taskset)" : "none (taskset unavailable): server and generator share cores"}`,
     `- Load average before the run: ${load}; other processes used ${otherCores.toFixed(2)} cores on average during the run (${Math.round(seconds)} s)`,
     `- Generator: ${opts.workers} worker_threads, ws / socket.io-client, ${opts.contentBytes}-byte content; runs alternate between the variants`,
-    `- Roomcast ran as it ships: \`node ${[...NODE_FLAGS, ...opts.nodeArgs].join(" ")}\`${opts.nodeArgs.length > 0 ? ` (\`${opts.nodeArgs.join(" ")}\` added by --node-args)` : ""}; the Node peers with no flags`,
+    `- Roomcast ran as it ships: \`node ${[...NODE_FLAGS, ...opts.nodeArgs].join(" ")}\`${opts.nodeArgs.length > 0 ? ` (\`${opts.nodeArgs.join(" ")}\` added by --node-args)` : ""}; the Node peers with ${opts.peerNodeArgs.length > 0 ? `\`node ${opts.peerNodeArgs.join(" ")}\` (--peer-node-args)` : "no flags"}`,
   ].join("\n");
 }
 
@@ -337,6 +337,7 @@ async function main(): Promise<void> {
       ...(opts.promotedProf ? startPromotedProf(opts.outDir) : []),
       ...(opts.trace ? startTrace(opts.outDir) : []),
     ],
+    peerNodeArgs: opts.peerNodeArgs,
     log,
     inBudget: () => performance.now() - t0 < opts.budgetSeconds * 1000,
   };

@@ -29,6 +29,8 @@ export interface Options {
   cpuProf: boolean;
   /** Extra node flags for Roomcast's process only, e.g. V8 heap settings. */
   nodeArgs: string[];
+  /** Node flags for the Node peers (raw ws, corked-ws, Socket.IO), e.g. Roomcast's own. */
+  peerNodeArgs: string[];
   /** Sample Roomcast's promoted allocations (bench/lib/promoted-preload.ts) into OUT/profiles. */
   promotedProf: boolean;
   /** Record a latency timeline per window (bench/lib/trace.ts) into OUT/trace. */
@@ -50,8 +52,11 @@ export function runsFor(opts: Options, scenario: ScenarioName): number {
 const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish,
        durable-rooms,limits-fanout,limits-durable,scaling]
        [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--stores postgres,sqlite,redis,spanner,memory] [--workers N] [--content-bytes N] [--cpu-prof] [--promoted-prof] [--trace]
-       [--node-args "--flag ..."]
+       [--node-args "--flag ..."] [--peer-node-args "--flag ..."]
        [--machine-speed] [--budget-seconds N] [--out DIR]`;
+
+/** A flag list given as one argument, split on spaces. */
+const flags = (list: string): string[] => list.split(" ").filter((a) => a !== "");
 
 function isScenario(s: string): s is ScenarioName {
   return (SCENARIOS as readonly string[]).includes(s);
@@ -70,6 +75,7 @@ export function parseOptions(argv: string[]): Options {
     cpuProf: false,
     promotedProf: false,
     nodeArgs: [],
+    peerNodeArgs: [],
     trace: false,
     machineSpeed: false,
     budgetSeconds: full ? 40 * 60 : 150,
@@ -117,9 +123,10 @@ export function parseOptions(argv: string[]): Options {
         opts.cpuProf = true;
         break;
       case "--node-args":
-        opts.nodeArgs = value()
-          .split(" ")
-          .filter((a) => a !== "");
+        opts.nodeArgs = flags(value());
+        break;
+      case "--peer-node-args":
+        opts.peerNodeArgs = flags(value());
         break;
       case "--promoted-prof":
         opts.promotedProf = true;

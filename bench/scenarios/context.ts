@@ -11,6 +11,8 @@ export interface RunContext {
   contentBytes: number;
   /** Extra node flags for Roomcast only (e.g. --cpu-prof). */
   roomcastNodeArgs: string[];
+  /** Node flags for the peers that are Node scripts (--peer-node-args). */
+  peerNodeArgs: string[];
   log(line: string): void;
   /** False once the runner's time budget is spent: scenarios stop starting runs. */
   inBudget(): boolean;
@@ -24,7 +26,12 @@ export async function withServer<T>(
   env: Record<string, string>,
   body: (server: ServerProcess) => Promise<T>,
 ): Promise<T> {
-  const nodeArgs = spec.name === "roomcast" ? ctx.roomcastNodeArgs : [];
+  const nodeArgs =
+    spec.name === "roomcast"
+      ? ctx.roomcastNodeArgs
+      : spec.argv === undefined
+        ? ctx.peerNodeArgs
+        : [];
   const server = await ServerProcess.start(spec, env, nodeArgs);
   live.add(server);
   try {

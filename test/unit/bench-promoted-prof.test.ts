@@ -1,7 +1,7 @@
 // --promoted-prof (bench/lib/promoted-preload.ts, promoted-prof.ts): a real
 // node process with the preload writes a profile at exit in which what it
 // kept across collections is found at the function that allocated it; and
-// --node-args reaches the runner's options.
+// --node-args and --peer-node-args reach the runner's options.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -87,4 +87,16 @@ test("bench cli - --node-args gives Roomcast's extra flags, split on spaces", ()
   const opts = parseOptions(["--node-args", " --max-semi-space-size=64  --trace-gc"]);
   assert.deepEqual(opts.nodeArgs, ["--max-semi-space-size=64", "--trace-gc"]);
   assert.deepEqual(parseOptions([]).nodeArgs, []);
+});
+
+test("bench cli - --peer-node-args gives the Node peers' flags, apart from Roomcast's", () => {
+  const opts = parseOptions([
+    "--peer-node-args",
+    "--single-threaded-gc ",
+    "--node-args",
+    "--trace-gc",
+  ]);
+  assert.deepEqual(opts.peerNodeArgs, ["--single-threaded-gc"]);
+  assert.deepEqual(opts.nodeArgs, ["--trace-gc"]);
+  assert.deepEqual(parseOptions([]).peerNodeArgs, []);
 });
