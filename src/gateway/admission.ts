@@ -19,6 +19,9 @@ export interface Slot {
   release(): void;
 }
 
+/** Gives back what admit() took; set by Admission's static block. */
+let freeSlot: (admission: Admission, userId: string, ip: string) => void;
+
 export class Admission {
   readonly #limits: AdmissionLimits;
   #total = 0;
@@ -67,11 +70,14 @@ export class Admission {
     return new AdmittedSlot(this, userId, ip);
   }
 
-  /** Gives back what admit() took (AdmittedSlot calls it once). */
-  free(userId: string, ip: string): void {
-    this.#total--;
-    if (userId !== "") bump(this.#byUser, userId, -1);
-    bump(this.#byIp, ip, -1);
+  static {
+    // Only a slot gives back what admit() took, once: not a method anyone
+    // holding the Admission could call.
+    freeSlot = (admission, userId, ip) => {
+      admission.#total--;
+      if (userId !== "") bump(admission.#byUser, userId, -1);
+      bump(admission.#byIp, ip, -1);
+    };
   }
 }
 
@@ -93,7 +99,7 @@ class AdmittedSlot implements Slot {
     const admission = this.#admission;
     if (admission === undefined) return;
     this.#admission = undefined;
-    admission.free(this.#userId, this.#ip);
+    freeSlot(admission, this.#userId, this.#ip);
   }
 }
 

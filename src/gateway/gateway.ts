@@ -77,7 +77,8 @@ class Connection implements Beating {
   readonly member: Member;
   readonly hooks: ConnectionHooks;
   pingSentAt = 0;
-  lastPingAt: number;
+  /** Set by Heartbeat.add (a random point of the first interval). */
+  lastPingAt = 0;
   /** Its place under the connection limits, given back on close. */
   slot: Slot | undefined;
   readonly openedAt: number;
@@ -88,7 +89,7 @@ class Connection implements Beating {
     this.outlet = outlet;
     this.member = member;
     this.hooks = hooks;
-    this.openedAt = this.lastPingAt = Date.now();
+    this.openedAt = Date.now();
   }
 
   ping(): void {
