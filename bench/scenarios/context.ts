@@ -26,12 +26,8 @@ export async function withServer<T>(
   env: Record<string, string>,
   body: (server: ServerProcess) => Promise<T>,
 ): Promise<T> {
-  const nodeArgs =
-    spec.name === "roomcast"
-      ? ctx.roomcastNodeArgs
-      : spec.argv === undefined
-        ? ctx.peerNodeArgs
-        : [];
+  // A server with a command line of its own (Centrifugo) takes no node flags.
+  const nodeArgs = spec.name === "roomcast" ? ctx.roomcastNodeArgs : ctx.peerNodeArgs;
   const server = await ServerProcess.start(spec, env, nodeArgs);
   live.add(server);
   try {

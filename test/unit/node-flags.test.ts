@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { NODE_FLAGS } from "../../src/config/node-flags.js";
 import { serverSpec } from "../../bench/lib/servers.js";
+import { ServerProcess } from "../../bench/lib/server-process.js";
 
 const read = (path: string): string =>
   readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
@@ -21,9 +22,17 @@ test("node flags - the image's CMD runs main.js with them", () => {
   assert.deepEqual(JSON.parse(cmds.at(-1)!), ["node", ...NODE_FLAGS, "dist/src/main.js"]);
 });
 
-test("node flags - the benchmark starts Roomcast with them", () => {
-  assert.deepEqual(serverSpec("roomcast").nodeArgs, NODE_FLAGS);
+test("node flags - the benchmark starts Roomcast with them", async () => {
   assert.equal(serverSpec("raw-ws").nodeArgs, undefined);
+  const server = await ServerProcess.start(serverSpec("roomcast"), {}, ["--stack-size=2000"]);
+  try {
+    // The process's own command line: node, the shipped flags, then the run's own, then main.js.
+    const argv = readFileSync(`/proc/${server.pid}/cmdline`, "utf8").split("\0").slice(0, -1);
+    assert.deepEqual(argv.slice(1, -1), [...NODE_FLAGS, "--stack-size=2000"]);
+    assert.match(argv.at(-1)!, /src\/main\.js$/);
+  } finally {
+    await server.stop();
+  }
 });
 
 test("node flags - this node accepts them", () => {
