@@ -29,7 +29,7 @@ import type { Logger } from "../observability/logging.js";
 import { Grants, type Identity } from "./access.js";
 import type { CoreMetrics } from "../ports/telemetry.js";
 import type { Outlet } from "./outlet.js";
-import type { Seat } from "./room.js";
+import { Seats } from "./seats.js";
 
 /** A request the host started and that completes later (a publish being stored). */
 export interface InFlight {
@@ -78,7 +78,7 @@ export class Member {
   readonly userId: string;
   readonly outlet: Outlet;
   /** Joined rooms (including ones still catching up). */
-  readonly rooms = new Map<string, Seat>();
+  readonly rooms = new Seats();
   readonly #host: MemberHost;
   readonly #opts: MemberOptions;
   // Allocated on first use: most members are idle most of the time, and

@@ -293,7 +293,7 @@ export class Router implements MemberHost {
         },
       }),
     );
-    for (const roomId of [...member.rooms.keys()]) {
+    for (const roomId of member.rooms.ids()) {
       if (!identity.grants.canJoin(roomId)) this.leave(member, roomId);
     }
   }
@@ -356,7 +356,7 @@ export class Router implements MemberHost {
         seated: (s) => {
           seated = s;
           s.presence = presence;
-          member.rooms.set(roomId, s);
+          member.rooms.set(s);
         },
         joined: () => {
           present = true;
