@@ -17,7 +17,7 @@ import type { Router, SessionGrant } from "../core/router.js";
 import type { Logger } from "../observability/logging.js";
 import type { Member } from "../core/member.js";
 import { noGatewayTelemetry, type GatewayTelemetry } from "../ports/telemetry.js";
-import { Heartbeat, type Beating } from "./heartbeat.js";
+import { Heartbeat, monotonicMs, type Beating } from "./heartbeat.js";
 import { spreadCloseTimes } from "./drain-schedule.js";
 import { rejectUpgrade, upgradeStatus } from "./http-reject.js";
 import { WsOutlet, type OutletLimits } from "./ws-outlet.js";
@@ -89,7 +89,7 @@ class Connection implements Beating {
     this.outlet = outlet;
     this.member = member;
     this.hooks = hooks;
-    this.openedAt = Date.now();
+    this.openedAt = monotonicMs();
   }
 
   ping(): void {

@@ -1,10 +1,22 @@
 // One sweep for all connections instead of timers per socket: pings every
 // `pingIntervalMs`, closes a socket whose pong is `pongTimeoutMs` late, and
 // one that sent no frame within `firstFrameTimeoutMs` (0 disables).
+//
+// Its clock is monotonic (milliseconds since the process started): a step of
+// the wall clock (NTP, a suspended VM) would otherwise make every outstanding
+// ping look overdue at once and close every connection in one sweep, or hold
+// off the pings. Whole milliseconds also keep a connection's times small
+// integers, which V8 keeps in the object; `Date.now()` values are boxed, 16
+// bytes of heap per field per connection.
 import { CloseCode } from "../protocol/errors.js";
 
+/** The heartbeat's clock: whole milliseconds since the process started. */
+export function monotonicMs(): number {
+  return Math.floor(performance.now());
+}
+
 export interface Beating {
-  /** When the last ping went out (0 = none outstanding). */
+  /** When the last ping went out (0 = none outstanding), on `monotonicMs()`. */
   pingSentAt: number;
   lastPingAt: number;
   readonly openedAt: number;
@@ -47,7 +59,7 @@ export class Heartbeat {
    */
   add(conn: Beating): void {
     const random = this.#opts.random ?? Math.random;
-    conn.lastPingAt = Date.now() - Math.floor(random() * this.#opts.pingIntervalMs);
+    conn.lastPingAt = monotonicMs() - Math.floor(random() * this.#opts.pingIntervalMs);
     this.#conns.add(conn);
   }
 
@@ -56,7 +68,7 @@ export class Heartbeat {
   }
 
   /** Pings, and closes the silent; the timer calls it every tick (public for tests). */
-  sweep(now = Date.now()): void {
+  sweep(now = monotonicMs()): void {
     const { pingIntervalMs, pongTimeoutMs, firstFrameTimeoutMs } = this.#opts;
     for (const c of this.#conns) {
       if (c.pingSentAt > 0 && now - c.pingSentAt >= pongTimeoutMs) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { Heartbeat, type Beating } from "../../src/gateway/heartbeat.js";
+import { Heartbeat, monotonicMs, type Beating } from "../../src/gateway/heartbeat.js";
 import type { CloseCode } from "../../src/protocol/errors.js";
 import { seededRandom } from "../helpers/seeded-random.js";
 
@@ -32,7 +32,7 @@ void it("heartbeat - connections opened together are pinged spread over the firs
     random: seededRandom(17),
   });
   try {
-    const start = Date.now();
+    const start = monotonicMs();
     const conns = Array.from({ length: 1000 }, () => new FakeConn(start));
     for (const c of conns) beat.add(c);
     // Sweeps every tenth of the interval: each pings about a tenth of them,
