@@ -60,7 +60,7 @@ export type ReadinessCheck = () => { ready: boolean; checks: Record<string, bool
 
 /** What connections need from their gateway, shared by all of them. */
 interface ConnectionHooks {
-  readonly heartbeat: Heartbeat;
+  /** Every open connection; the heartbeat walks it too. */
   readonly connections: Set<Connection>;
   readonly router: Router;
   readonly log: Logger;
@@ -90,6 +90,10 @@ class Connection implements Beating {
     this.member = member;
     this.hooks = hooks;
     this.openedAt = monotonicMs();
+  }
+
+  get closed(): boolean {
+    return this.outlet.closed;
   }
 
   ping(): void {
@@ -131,7 +135,6 @@ function onClose(this: ConnectedSocket, code: number): void {
   const conn = this[kConnection];
   if (conn === undefined) return;
   conn.hooks.telemetry.disconnected(code);
-  conn.hooks.heartbeat.delete(conn);
   conn.hooks.connections.delete(conn);
   conn.slot?.release();
   conn.hooks.router.detach(conn.member);
@@ -186,10 +189,9 @@ export class Gateway {
       clientTracking: false,
       handleProtocols: (offered) => negotiate([...offered]) ?? false,
     });
-    this.#heartbeat = new Heartbeat(opts);
+    this.#heartbeat = new Heartbeat(opts, this.#connections);
     this.#demo = opts.demoPage === true ? new DemoPage(opts.wsPath) : undefined;
     this.#hooks = {
-      heartbeat: this.#heartbeat,
       connections: this.#connections,
       router,
       log,

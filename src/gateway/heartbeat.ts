@@ -1,6 +1,9 @@
 // One sweep for all connections instead of timers per socket: pings every
 // `pingIntervalMs`, closes a socket whose pong is `pongTimeoutMs` late, and
-// one that sent no frame within `firstFrameTimeoutMs` (0 disables).
+// one that sent no frame within `firstFrameTimeoutMs` (0 disables). It walks
+// the gateway's own set of connections rather than a second set of them:
+// one entry less per connection (docs/benchmarks.md, "Where the heap per
+// connection goes"); a connection already closing is skipped.
 //
 // Its clock is monotonic (milliseconds since the process started): a step of
 // the wall clock (NTP, a suspended VM) would otherwise make every outstanding
@@ -21,6 +24,8 @@ export interface Beating {
   lastPingAt: number;
   readonly openedAt: number;
   sawFrame: boolean;
+  /** Closing or closed: neither pinged nor closed again. */
+  readonly closed: boolean;
   ping(): void;
   close(code: CloseCode): void;
 }
@@ -35,11 +40,13 @@ export interface HeartbeatOptions {
 
 export class Heartbeat {
   readonly #opts: HeartbeatOptions;
-  readonly #conns = new Set<Beating>();
+  readonly #conns: Iterable<Beating>;
   readonly #timer: NodeJS.Timeout;
 
-  constructor(opts: HeartbeatOptions) {
+  /** `conns`: the open connections, kept by the caller (add() each one as it opens). */
+  constructor(opts: HeartbeatOptions, conns: Iterable<Beating>) {
     this.#opts = opts;
+    this.#conns = conns;
     const smallest = Math.min(
       opts.pingIntervalMs,
       opts.pongTimeoutMs,
@@ -51,7 +58,7 @@ export class Heartbeat {
   }
 
   /**
-   * Starts beating for `conn`. Its first ping comes at a random point of the
+   * Starts beating for `conn`, which the caller has put in its set. Its first ping comes at a random point of the
    * first interval, not a whole interval after it opened: connections opened
    * together (a reconnect storm after a deploy, a load test) would otherwise
    * be pinged in the same sweep every interval, thousands of pings and pongs
@@ -60,26 +67,20 @@ export class Heartbeat {
   add(conn: Beating): void {
     const random = this.#opts.random ?? Math.random;
     conn.lastPingAt = monotonicMs() - Math.floor(random() * this.#opts.pingIntervalMs);
-    this.#conns.add(conn);
-  }
-
-  delete(conn: Beating): void {
-    this.#conns.delete(conn);
   }
 
   /** Pings, and closes the silent; the timer calls it every tick (public for tests). */
   sweep(now = monotonicMs()): void {
     const { pingIntervalMs, pongTimeoutMs, firstFrameTimeoutMs } = this.#opts;
     for (const c of this.#conns) {
+      if (c.closed) continue;
       if (c.pingSentAt > 0 && now - c.pingSentAt >= pongTimeoutMs) {
-        this.#conns.delete(c);
         c.close(CloseCode.HeartbeatTimeout);
       } else if (
         firstFrameTimeoutMs > 0 &&
         !c.sawFrame &&
         now - c.openedAt >= firstFrameTimeoutMs
       ) {
-        this.#conns.delete(c);
         c.close(CloseCode.FirstFrameTimeout);
       } else if (c.pingSentAt === 0 && now - c.lastPingAt >= pingIntervalMs) {
         c.pingSentAt = now;

@@ -12,6 +12,9 @@ class FakeConn implements Beating {
   /** When each ping went out (the sweep's time). */
   readonly pings: number[] = [];
   closedWith: CloseCode | undefined;
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
   constructor(now: number) {
     this.openedAt = this.lastPingAt = now;
   }
@@ -19,21 +22,25 @@ class FakeConn implements Beating {
     this.pings.push(this.pingSentAt);
   }
   close(code: CloseCode): void {
+    assert.equal(this.closedWith, undefined, "closed once");
     this.closedWith = code;
   }
 }
 
 void it("heartbeat - connections opened together are pinged spread over the first interval, then once per interval", () => {
   const interval = 1000;
-  const beat = new Heartbeat({
-    pingIntervalMs: interval,
-    pongTimeoutMs: 10 * interval,
-    firstFrameTimeoutMs: 0,
-    random: seededRandom(17),
-  });
+  const start = monotonicMs();
+  const conns = Array.from({ length: 1000 }, () => new FakeConn(start));
+  const beat = new Heartbeat(
+    {
+      pingIntervalMs: interval,
+      pongTimeoutMs: 10 * interval,
+      firstFrameTimeoutMs: 0,
+      random: seededRandom(17),
+    },
+    conns,
+  );
   try {
-    const start = monotonicMs();
-    const conns = Array.from({ length: 1000 }, () => new FakeConn(start));
     for (const c of conns) beat.add(c);
     // Sweeps every tenth of the interval: each pings about a tenth of them,
     // where without the spread the sweep one interval on would ping all 1,000.
@@ -63,6 +70,45 @@ void it("heartbeat - connections opened together are pinged spread over the firs
     }
     assert.ok(conns.some((c) => c.pings.length === 1) && conns.some((c) => c.pings.length === 2));
     assert.ok(conns.every((c) => c.closedWith === undefined));
+  } finally {
+    beat.stop();
+  }
+});
+
+void it("heartbeat - a late pong or no first frame closes once; a closing connection is left alone", () => {
+  const start = monotonicMs();
+  const late = new FakeConn(start);
+  const silent = new FakeConn(start);
+  silent.sawFrame = false;
+  const fine = new FakeConn(start);
+  const conns = new Set([late, silent, fine]);
+  const beat = new Heartbeat(
+    { pingIntervalMs: 1000, pongTimeoutMs: 500, firstFrameTimeoutMs: 300, random: () => 0 },
+    conns,
+  );
+  try {
+    for (const c of conns) beat.add(c);
+    beat.sweep(start + 100); // nothing due yet
+    assert.deepEqual([late, silent, fine].map((c) => c.pings.length), [0, 0, 0]);
+    beat.sweep(start + 300); // the silent one's first frame is overdue
+    assert.equal(silent.closedWith, 4003);
+    // (add() read the clock a little after `start`: sweeps leave it 100 ms.)
+    beat.sweep(start + 1100); // the others are pinged; the closing one is not
+    assert.deepEqual([late, silent, fine].map((c) => c.pings.length), [1, 0, 1]);
+    fine.pingSentAt = 0; // its pong
+    beat.sweep(start + 1700); // the late one's pong is overdue
+    assert.equal(late.closedWith, 4002);
+    assert.equal(fine.closedWith, undefined);
+    // Sweeps go on while the closing sockets finish their close handshakes:
+    // FakeConn.close asserts each is closed once, and neither is pinged again.
+    beat.sweep(start + 2000);
+    beat.sweep(start + 3200);
+    assert.deepEqual([late, silent, fine].map((c) => c.pings.length), [1, 0, 2]);
+    // Gone from the caller's set: no longer visited.
+    conns.delete(fine);
+    fine.pingSentAt = 0;
+    beat.sweep(start + 5200);
+    assert.equal(fine.pings.length, 2);
   } finally {
     beat.stop();
   }
