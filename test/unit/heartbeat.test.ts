@@ -89,12 +89,18 @@ void it("heartbeat - a late pong or no first frame closes once; a closing connec
   try {
     for (const c of conns) beat.add(c);
     beat.sweep(start + 100); // nothing due yet
-    assert.deepEqual([late, silent, fine].map((c) => c.pings.length), [0, 0, 0]);
+    assert.deepEqual(
+      [late, silent, fine].map((c) => c.pings.length),
+      [0, 0, 0],
+    );
     beat.sweep(start + 300); // the silent one's first frame is overdue
     assert.equal(silent.closedWith, 4003);
     // (add() read the clock a little after `start`: sweeps leave it 100 ms.)
     beat.sweep(start + 1100); // the others are pinged; the closing one is not
-    assert.deepEqual([late, silent, fine].map((c) => c.pings.length), [1, 0, 1]);
+    assert.deepEqual(
+      [late, silent, fine].map((c) => c.pings.length),
+      [1, 0, 1],
+    );
     fine.pingSentAt = 0; // its pong
     beat.sweep(start + 1700); // the late one's pong is overdue
     assert.equal(late.closedWith, 4002);
@@ -103,7 +109,10 @@ void it("heartbeat - a late pong or no first frame closes once; a closing connec
     // FakeConn.close asserts each is closed once, and neither is pinged again.
     beat.sweep(start + 2000);
     beat.sweep(start + 3200);
-    assert.deepEqual([late, silent, fine].map((c) => c.pings.length), [1, 0, 2]);
+    assert.deepEqual(
+      [late, silent, fine].map((c) => c.pings.length),
+      [1, 0, 2],
+    );
     // Gone from the caller's set: no longer visited.
     conns.delete(fine);
     fine.pingSentAt = 0;

@@ -41,7 +41,10 @@ test("seats: several rooms keep the order they were joined in", () => {
   assert.equal(seats.size, 0);
   seats.set(seat("e"));
   seats.set(seat("f"));
-  assert.deepEqual([...seats.values()].map((s) => s.room.id), ["e", "f"]);
+  assert.deepEqual(
+    [...seats.values()].map((s) => s.room.id),
+    ["e", "f"],
+  );
   seats.clear();
   assert.equal(seats.size, 0);
   assert.equal(seats.has("e"), false);
