@@ -1,5 +1,5 @@
-// Server cost read from /proc: CPU time (utime + stime of all threads) and
-// resident memory. Reading from outside keeps the servers free of bench code.
+// Server cost read from /proc: CPU time (utime + stime of all threads),
+// resident memory and write system calls. Reading from outside keeps the servers free of bench code.
 import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 
@@ -33,4 +33,19 @@ export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
   return match?.[1] === undefined ? Number.NaN : Number(match[1]) * 1024;
+}
+
+/**
+ * Write system calls (write, writev, ...) the process has made so far, all
+ * its threads: `syscw` of /proc/<pid>/io. NaN where the kernel does not
+ * keep I/O accounting.
+ */
+export function writeSyscalls(pid: number): number {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, "utf8");
+    const match = /^syscw:\s+(\d+)/m.exec(io);
+    return match?.[1] === undefined ? Number.NaN : Number(match[1]);
+  } catch {
+    return Number.NaN;
+  }
 }

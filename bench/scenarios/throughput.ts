@@ -74,6 +74,20 @@ export const THROUGHPUT_METRICS: Metric[] = [
     better: "lower",
     digits: 2,
   },
+  {
+    key: "writesPerMsg",
+    label: "server write system calls per delivered msg at saturation",
+    unit: "calls",
+    better: "lower",
+    digits: 3,
+  },
+  {
+    key: "writesPerMsgHalf",
+    label: "server write system calls per delivered msg at half load",
+    unit: "calls",
+    better: "lower",
+    digits: 3,
+  },
   { key: "rssMiB", label: "server RSS after the run", unit: "MiB", better: "lower", digits: 1 },
   {
     key: "genCpu",
@@ -115,6 +129,7 @@ function step(w: WindowResult, offered: number): Record<string, number> {
     serverCpu: Number(w.serverCpuUtil.toFixed(2)),
     generatorCpu: Number(w.generatorCpuUtil.toFixed(2)),
     cpuUsPerMsg: Number(w.serverCpuUsPerDelivered.toFixed(2)),
+    writesPerMsg: Number(w.serverWritesPerDelivered.toFixed(3)),
     skipped: w.skipped,
     errors: w.errors,
     closed: w.closed,
@@ -209,6 +224,8 @@ export async function runThroughput(
           p99Common46: second.end.latency.quantile(0.99) / 1000,
           p999Common46: second.end.latency.quantile(0.999) / 1000,
           cpuPerMsgHalf: half.serverCpuUsPerDelivered,
+          writesPerMsg: best?.serverWritesPerDelivered ?? Number.NaN,
+          writesPerMsgHalf: half.serverWritesPerDelivered,
           rssMiB: rssBytes(server.pid) / 1024 / 1024,
           genCpu: best?.generatorCpuUtil ?? Number.NaN,
         };

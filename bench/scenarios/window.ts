@@ -1,7 +1,7 @@
 // One measurement window: generator counters and server CPU before and after.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LoadGenerator, Snapshot } from "../load/generator.js";
-import { cpuSeconds } from "../lib/proc-stats.js";
+import { cpuSeconds, writeSyscalls } from "../lib/proc-stats.js";
 import type { ServerProcess } from "../lib/server-process.js";
 
 export interface WindowResult {
@@ -16,6 +16,11 @@ export interface WindowResult {
   serverCpuUsPerDelivered: number;
   /** Server CPU µs per acknowledged publish. */
   serverCpuUsPerAck: number;
+  /**
+   * Server write system calls per delivered message: 1 when every message
+   * is its own write, below 1 when writes carry several.
+   */
+  serverWritesPerDelivered: number;
   /** Fraction of one core the server and the generator used. */
   serverCpuUtil: number;
   generatorCpuUtil: number;
@@ -29,10 +34,12 @@ export async function measureWindow(
 ): Promise<WindowResult> {
   const a = await gen.snapshot(true);
   const cpuA = cpuSeconds(server.pid);
+  const writesA = writeSyscalls(server.pid);
   const tA = performance.now();
   await sleep(ms);
   const b = await gen.snapshot(false);
   const cpuB = cpuSeconds(server.pid);
+  const writesB = writeSyscalls(server.pid);
   const seconds = (performance.now() - tA) / 1000;
   const delivered = b.counters.delivered - a.counters.delivered;
   const acks = b.counters.acks - a.counters.acks;
@@ -47,6 +54,7 @@ export async function measureWindow(
     closed: b.counters.closed - a.counters.closed,
     serverCpuUsPerDelivered: delivered > 0 ? (cpu * 1e6) / delivered : Number.NaN,
     serverCpuUsPerAck: acks > 0 ? (cpu * 1e6) / acks : Number.NaN,
+    serverWritesPerDelivered: delivered > 0 ? (writesB - writesA) / delivered : Number.NaN,
     serverCpuUtil: cpu / seconds,
     generatorCpuUtil: (b.cpuSeconds - a.cpuSeconds) / seconds,
     end: b,
