@@ -294,6 +294,11 @@ function header(
     `- Pinning: ${machine.pinned ? "server on core 0, generator (all threads) on core 1 (taskset)" : "none (taskset unavailable): server and generator share cores"}`,
     `- Load average before the run: ${load}; other processes used ${otherCores.toFixed(2)} cores on average during the run (${Math.round(seconds)} s)`,
     `- Generator: ${opts.workers} worker_threads, ws / socket.io-client, ${opts.contentBytes}-byte content; runs alternate between the variants`,
+    ...(opts.heapSnapshots
+      ? [
+          "- Heap snapshots (--heap-snapshots) were taken in the idle scenario: each runs a full collection, so the RSS figures after the first are not for the record",
+        ]
+      : []),
     `- Roomcast ran as it ships: \`node ${[...NODE_FLAGS, ...opts.nodeArgs].join(" ")}\`${opts.nodeArgs.length > 0 ? ` (\`${opts.nodeArgs.join(" ")}\` added by --node-args)` : ""}; the Node peers with ${opts.peerNodeArgs.length > 0 ? `\`node ${opts.peerNodeArgs.join(" ")}\` (--peer-node-args)` : "no flags"}`,
   ].join("\n");
 }
@@ -314,6 +319,13 @@ function startPromotedProf(outDir: string): string[] {
   mkdirSync(dir, { recursive: true });
   process.env[PROMOTED_ENV] = dir;
   return [`--import=${new URL("./lib/promoted-preload.js", import.meta.url).href}`];
+}
+
+/** --heap-snapshots: the directory the Node servers write their snapshots to. */
+function startHeapSnapshots(outDir: string): string {
+  const dir = resolve(outDir, "heap");
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 async function main(): Promise<void> {
@@ -338,6 +350,7 @@ async function main(): Promise<void> {
       ...(opts.trace ? startTrace(opts.outDir) : []),
     ],
     peerNodeArgs: opts.peerNodeArgs,
+    ...(opts.heapSnapshots ? { heapSnapshotDir: startHeapSnapshots(opts.outDir) } : {}),
     log,
     inBudget: () => performance.now() - t0 < opts.budgetSeconds * 1000,
   };

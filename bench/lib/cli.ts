@@ -33,6 +33,11 @@ export interface Options {
   peerNodeArgs: string[];
   /** Sample Roomcast's promoted allocations (bench/lib/promoted-preload.ts) into OUT/profiles. */
   promotedProf: boolean;
+  /**
+   * Heap snapshots of every Node server in the idle scenario, before any
+   * connection and at each level, into OUT/heap (bench/lib/heap-snapshot.ts).
+   */
+  heapSnapshots: boolean;
   /** Record a latency timeline per window (bench/lib/trace.ts) into OUT/trace. */
   trace: boolean;
   /** Keep a speed trace on the server's core and record it per run (bench/lib/machine-speed.ts). */
@@ -52,6 +57,7 @@ export function runsFor(opts: Options, scenario: ScenarioName): number {
 const USAGE = `usage: node dist/bench/run.js [--full] [--runs N] [--only fanout,many-rooms,idle,durable,cluster,handshake,presence,api-publish,
        durable-rooms,limits-fanout,limits-durable,scaling]
        [--servers roomcast,raw-ws,corked-ws,socketio,centrifugo] [--stores postgres,sqlite,redis,spanner,memory] [--workers N] [--content-bytes N] [--cpu-prof] [--promoted-prof] [--trace]
+       [--heap-snapshots]
        [--node-args "--flag ..."] [--peer-node-args "--flag ..."]
        [--machine-speed] [--budget-seconds N] [--out DIR]`;
 
@@ -74,6 +80,7 @@ export function parseOptions(argv: string[]): Options {
     contentBytes: 64,
     cpuProf: false,
     promotedProf: false,
+    heapSnapshots: false,
     nodeArgs: [],
     peerNodeArgs: [],
     trace: false,
@@ -130,6 +137,9 @@ export function parseOptions(argv: string[]): Options {
         break;
       case "--promoted-prof":
         opts.promotedProf = true;
+        break;
+      case "--heap-snapshots":
+        opts.heapSnapshots = true;
         break;
       case "--trace":
         opts.trace = true;

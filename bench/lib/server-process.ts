@@ -1,12 +1,17 @@
 // Starts one server under test as a child process pinned to the server core,
 // waits until GET /readyz answers 200, and stops it for sure.
 import { freePort } from "../../tools/process-harness.js";
+import { takeHeapSnapshot } from "./heap-snapshot.js";
 import { PinnedServer } from "./pinned-server.js";
 import type { ServerSpec } from "./servers.js";
 
 const READY_TIMEOUT_MS = 20_000;
 
 export class ServerProcess extends PinnedServer {
+  /** A Node process, which takes node flags (Centrifugo has a command line of its own). */
+  node = true;
+  readyPath = "/readyz";
+
   get url(): string {
     return `ws://127.0.0.1:${this.port}`;
   }
@@ -27,11 +32,23 @@ export class ServerProcess extends PinnedServer {
     const server = new ServerProcess("server", argv, port, {
       env: { ...process.env, ...spec.env, ...extraEnv, PORT: String(port), NODE_ENV: "production" },
     });
+    server.node = spec.argv === undefined;
+    server.readyPath = readyPath;
     await server.waitReady(
       `${spec.name} did not become ready (no 200 from ${readyPath})`,
       async () => (await fetch(`http://127.0.0.1:${port}${readyPath}`)).status === 200,
       { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100 },
     );
     return server;
+  }
+
+  /** A heap snapshot named `name` in `dir`; the server was started with heapSnapshotFlags(dir). */
+  heapSnapshot(dir: string, name: string): Promise<string> {
+    return takeHeapSnapshot(
+      this.pid,
+      dir,
+      name,
+      async () => (await fetch(`http://127.0.0.1:${this.port}${this.readyPath}`)).ok,
+    );
   }
 }

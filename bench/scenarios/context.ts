@@ -2,6 +2,7 @@
 // server and generator is stopped on every path, and the runner can kill what is
 // still alive when its own deadline passes.
 import { LoadGenerator, type GeneratorOptions } from "../load/generator.js";
+import { heapSnapshotFlags } from "../lib/heap-snapshot.js";
 import { ServerProcess } from "../lib/server-process.js";
 import type { ServerSpec } from "../lib/servers.js";
 
@@ -13,6 +14,8 @@ export interface RunContext {
   roomcastNodeArgs: string[];
   /** Node flags for the peers that are Node scripts (--peer-node-args). */
   peerNodeArgs: string[];
+  /** Where the idle scenario puts heap snapshots of the Node servers (--heap-snapshots). */
+  heapSnapshotDir?: string;
   log(line: string): void;
   /** False once the runner's time budget is spent: scenarios stop starting runs. */
   inBudget(): boolean;
@@ -27,7 +30,10 @@ export async function withServer<T>(
   body: (server: ServerProcess) => Promise<T>,
 ): Promise<T> {
   // A server with a command line of its own (Centrifugo) takes no node flags.
-  const nodeArgs = spec.name === "roomcast" ? ctx.roomcastNodeArgs : ctx.peerNodeArgs;
+  const nodeArgs = [
+    ...(spec.name === "roomcast" ? ctx.roomcastNodeArgs : ctx.peerNodeArgs),
+    ...(ctx.heapSnapshotDir === undefined ? [] : heapSnapshotFlags(ctx.heapSnapshotDir)),
+  ];
   const server = await ServerProcess.start(spec, env, nodeArgs);
   live.add(server);
   try {

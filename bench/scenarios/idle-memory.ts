@@ -53,6 +53,15 @@ export async function runIdleMemory(
   const settleMs = ctx.full ? 4000 : 1500;
   return withServer(ctx, spec, {}, async (server) => {
     const base = await settledRss(server, settleMs);
+    const snapshot = async (connections: number): Promise<void> => {
+      if (ctx.heapSnapshotDir === undefined || !server.node) return;
+      const file = await server.heapSnapshot(
+        ctx.heapSnapshotDir,
+        `${spec.name}-${server.pid}-${connections}`,
+      );
+      ctx.log(`heap snapshot ${file}`);
+    };
+    await snapshot(0);
     const values: Record<string, number> = {};
     const detail: Record<string, number>[] = [];
     // Each level adds its difference to the connections already open, held by a
@@ -79,6 +88,7 @@ export async function runIdleMemory(
           const rss = await settledRss(server, settleMs);
           values[`kbPerConn${n}`] = (rss - base) / n / 1000;
           detail.push({ connections: n, baseRssBytes: base, rssBytes: rss });
+          await snapshot(n);
           await open(index + 1, n);
         },
       );
