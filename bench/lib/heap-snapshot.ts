@@ -1,7 +1,7 @@
 // Heap snapshots of a server under test (`--heap-snapshots`), and what a
 // snapshot holds by kind, so two of them give the heap per connection.
 //
-// A Node server started with HEAP_SNAPSHOT_FLAGS writes a snapshot when it
+// A Node server started with heapSnapshotFlags(dir) writes a snapshot when it
 // gets SIGUSR2. The writing is synchronous on its main thread, so once the
 // new file is there and the server answers HTTP again, the file is whole.
 // Taking one runs a full collection and pauses the server for seconds: the

@@ -1,5 +1,6 @@
 // Server cost read from /proc: CPU time (utime + stime of all threads),
-// resident memory and write system calls. Reading from outside keeps the servers free of bench code.
+// resident memory and write system calls. Reading from outside keeps the
+// servers free of bench code.
 import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 

@@ -9,8 +9,14 @@ const READY_TIMEOUT_MS = 20_000;
 
 export class ServerProcess extends PinnedServer {
   /** A Node process, which takes node flags (Centrifugo has a command line of its own). */
-  node = true;
-  readyPath = "/readyz";
+  readonly node: boolean;
+  readonly readyPath: string;
+
+  private constructor(spec: ServerSpec, argv: string[], port: number, env: NodeJS.ProcessEnv) {
+    super("server", argv, port, { env });
+    this.node = spec.argv === undefined;
+    this.readyPath = spec.readyPath ?? "/readyz";
+  }
 
   get url(): string {
     return `ws://127.0.0.1:${this.port}`;
@@ -28,12 +34,14 @@ export class ServerProcess extends PinnedServer {
       ...nodeArgs,
       spec.script,
     ];
-    const readyPath = spec.readyPath ?? "/readyz";
-    const server = new ServerProcess("server", argv, port, {
-      env: { ...process.env, ...spec.env, ...extraEnv, PORT: String(port), NODE_ENV: "production" },
+    const server = new ServerProcess(spec, argv, port, {
+      ...process.env,
+      ...spec.env,
+      ...extraEnv,
+      PORT: String(port),
+      NODE_ENV: "production",
     });
-    server.node = spec.argv === undefined;
-    server.readyPath = readyPath;
+    const readyPath = server.readyPath;
     await server.waitReady(
       `${spec.name} did not become ready (no 200 from ${readyPath})`,
       async () => (await fetch(`http://127.0.0.1:${port}${readyPath}`)).status === 200,

@@ -58,11 +58,12 @@ export class Heartbeat {
   }
 
   /**
-   * Starts beating for `conn`, which the caller has put in its set. Its first ping comes at a random point of the
-   * first interval, not a whole interval after it opened: connections opened
-   * together (a reconnect storm after a deploy, a load test) would otherwise
-   * be pinged in the same sweep every interval, thousands of pings and pongs
-   * in one event-loop turn (measured: delays up to ~100 ms with 10,000 sockets).
+   * Starts beating for `conn`, which the caller has put in its set. Its
+   * first ping comes at a random point of the first interval, not a whole
+   * interval after it opened: connections opened together (a reconnect storm
+   * after a deploy, a load test) would otherwise be pinged in the same sweep
+   * every interval, thousands of pings and pongs in one event-loop turn
+   * (measured: delays up to ~100 ms with 10,000 sockets).
    */
   add(conn: Beating): void {
     const random = this.#opts.random ?? Math.random;
