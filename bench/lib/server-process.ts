@@ -1,5 +1,6 @@
 // Starts one server under test as a child process pinned to the server core,
-// waits until GET /readyz answers 200, and stops it for sure.
+// waits until its ready path (GET /readyz unless the spec names another)
+// answers 200, and stops it for sure.
 import { freePort } from "../../tools/process-harness.js";
 import { takeHeapSnapshot } from "./heap-snapshot.js";
 import { PinnedServer } from "./pinned-server.js";

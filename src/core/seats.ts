@@ -1,9 +1,9 @@
 // A member's joined rooms, by room id.
 //
 // Most connections are in one room, so the first seat is held in a field and
-// a Map is made only for a second one: an empty Map with its hash table is
-// about 180 bytes of heap, held by every idle connection (docs/benchmarks.md,
-// "Where the heap per connection goes"). Iteration keeps the order of
+// a Map is made only for a second one: a Map holding one seat is about 180
+// bytes of heap, held by every idle connection (docs/benchmarks.md, "The
+// heap per idle connection, by kind"). Iteration keeps the order of
 // joining, as a Map's would: the field only takes a seat while the Map is
 // empty, so it always holds the oldest.
 import type { Seat } from "./room.js";

@@ -2,8 +2,8 @@
 // `pingIntervalMs`, closes a socket whose pong is `pongTimeoutMs` late, and
 // one that sent no frame within `firstFrameTimeoutMs` (0 disables). It walks
 // the gateway's own set of connections rather than a second set of them:
-// one entry less per connection (docs/benchmarks.md, "Where the heap per
-// connection goes"); a connection already closing is skipped.
+// one entry less per connection (docs/benchmarks.md, "The heap per idle
+// connection, by kind"); a connection already closing is skipped.
 //
 // Its clock is monotonic (milliseconds since the process started): a step of
 // the wall clock (NTP, a suspended VM) would otherwise make every outstanding
